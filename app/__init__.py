@@ -1,0 +1,138 @@
+"""易贷兴 application factory: `create_app` as a list of named steps."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, redirect, request, session, url_for
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app.config import load_config
+from app.extensions import api, babel, configure_sqlite, db, login_manager, migrate
+
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app from the environment (and `test_config` overrides in tests)."""
+    app = Flask(__name__, instance_path=str(Path(__file__).resolve().parent.parent / "instance"))
+    app.config.update(load_config(Path(app.instance_path)))
+    if test_config:
+        app.config.update(test_config)
+    logging.basicConfig(level=logging.INFO)
+    logging.getLogger("spiff").setLevel(logging.WARNING)
+    register_proxy_fix(app)
+    register_extensions(app)
+    register_auth(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def register_proxy_fix(app: Flask) -> None:
+    """Trust `X-Forwarded-For` only through the configured number of proxies (F21)."""
+    hops = app.config["YDX_TRUSTED_PROXIES"]
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)  # type: ignore[method-assign]
+
+
+def register_extensions(app: Flask) -> None:
+    """Database, migrations, login, i18n, OpenAPI, rate-limit backend, Celery."""
+    from app import ratelimit
+    from workers.celery_app import celery_init_app
+
+    db.init_app(app)
+    with app.app_context():
+        configure_sqlite(db.engine)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    login_manager.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+    api.init_app(app)
+    ratelimit.init_app(app)
+    celery_init_app(app)
+
+
+def _select_locale() -> str:
+    """Chinese unless the client asks for English (`?lang=en` or Accept-Language)."""
+    wanted = request.args.get("lang") or session.get("lang")
+    if wanted in ("zh_CN", "en"):
+        return wanted
+    best = request.accept_languages.best_match(["zh_CN", "zh", "en"], default="zh_CN")
+    return "en" if best == "en" else "zh_CN"
+
+
+def register_auth(app: Flask) -> None:
+    """Sessions for the console, bearer tokens for the API, CSRF for cookie-authenticated writes."""
+    from app.auth import services
+    from app.errors import ApiError
+
+    login_manager.login_view = "web.login"
+    login_manager.user_loader(services.load_session_user)
+
+    @login_manager.request_loader
+    def _bearer(req):  # type: ignore[no-untyped-def]
+        header = req.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            user = services.user_for_token(header[7:].strip())
+            if user is not None:
+                g.auth_method = "token"
+            return user
+        return None
+
+    @login_manager.unauthorized_handler
+    def _unauthorized():  # type: ignore[no-untyped-def]
+        if request.path.startswith("/api/"):
+            raise ApiError("unauthorized", "login required", 401)
+        return redirect(url_for("web.login"))
+
+    @app.before_request
+    def _csrf() -> None:
+        """A write authenticated by the session cookie must carry the session's CSRF token."""
+        if request.method not in UNSAFE_METHODS or request.headers.get("Authorization", "").startswith("Bearer "):
+            return
+        if "_user_id" not in session:
+            return
+        sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token")
+        if not sent or not secrets.compare_digest(sent, session.get("csrf_token", "")):
+            raise ApiError("csrf_failed", "missing or wrong CSRF token", 403)
+
+    @app.context_processor
+    def _csrf_token() -> dict[str, Any]:
+        if "csrf_token" not in session:
+            session["csrf_token"] = secrets.token_urlsafe(32)
+        return {"csrf_token": session["csrf_token"]}
+
+
+def register_blueprints(app: Flask) -> None:
+    """One blueprint per domain; API ones go through flask-smorest for the OpenAPI document."""
+    from app.auth.routes import blp as auth_blp
+    from app.customers.routes import blp as customers_blp
+    from app.health.routes import blp as health_blp
+    from app.loans.routes import blp as loans_blp
+    from app.processes.routes import blp as processes_blp
+    from app.public.routes import blp as public_blp
+    from app.tasks.routes import blp as tasks_blp
+    from app.web.routes import bp as web_bp
+
+    for blueprint in (health_blp, auth_blp, public_blp, tasks_blp, loans_blp, customers_blp, processes_blp):
+        api.register_blueprint(blueprint)
+    app.register_blueprint(web_bp)
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+
+
+def register_error_handlers(app: Flask) -> None:
+    """The api.md error format for every failure."""
+    from app.errors import register_error_handlers as install
+
+    install(app)
+
+
+def register_commands(app: Flask) -> None:
+    """`seed-demo`, `create-admin`, `process deploy`, outbox and timer commands."""
+    from app.cli import register
+
+    register(app)

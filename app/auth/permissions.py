@@ -1,0 +1,125 @@
+"""One authorization mechanism: (action, data scope) grants, as data (F21).
+
+A view declares `@requires("application.view")`; the caller's roles give the widest
+scope granted for that action; `scope_filter` turns the scope into a WHERE clause.
+Out-of-scope objects are simply not found (404), so existence does not leak.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import g
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import ColumnElement, false, or_, select, true
+
+from app.errors import ApiError
+from app.extensions import db
+from app.models import RoleGrant, Team, User, team_approvers
+
+SCOPE_RANK = {"own": 0, "team": 1, "region": 2, "all": 3}
+_GRANT_CACHE: dict[tuple[str, ...], tuple[float, dict[str, str]]] = {}
+_GRANT_TTL_SECONDS = 5.0
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def invalidate_grants() -> None:
+    """Forget cached grants (after an admin edits them)."""
+    _GRANT_CACHE.clear()
+
+
+def grants_for(role_codes: list[str]) -> dict[str, str]:
+    """action → widest scope over the given roles (cached for a few seconds)."""
+    key = tuple(sorted(role_codes))
+    cached = _GRANT_CACHE.get(key)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    result: dict[str, str] = {}
+    rows = db.session.execute(select(RoleGrant.action, RoleGrant.scope).where(RoleGrant.role_code.in_(key)))
+    for action, scope in rows:
+        if action not in result or SCOPE_RANK[scope] > SCOPE_RANK[result[action]]:
+            result[action] = scope
+    _GRANT_CACHE[key] = (time.monotonic() + _GRANT_TTL_SECONDS, result)
+    return result
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated user with the data needed to scope queries."""
+
+    user: User
+    roles: frozenset[str]
+    team_ids: frozenset[int]
+    region_ids: frozenset[int]
+
+    @property
+    def id(self) -> int:
+        return self.user.id
+
+    def scope(self, action: str) -> str | None:
+        """Widest scope granted for `action`, or None."""
+        return grants_for(sorted(self.roles)).get(action)
+
+
+def caller() -> Caller:
+    """The current authenticated caller (401 if none); computed once per request."""
+    if "caller" in g:
+        return g.caller
+    if not current_user.is_authenticated:
+        raise ApiError("unauthorized", _("请先登录"), 401)
+    user: User = current_user._get_current_object()  # type: ignore[attr-defined]
+    team_ids = set(db.session.scalars(select(team_approvers.c.team_id).where(team_approvers.c.user_id == user.id)))
+    if user.team_id:
+        team_ids.add(user.team_id)
+    region_ids = {user.region_id} if user.region_id else set()
+    if team_ids:
+        region_ids.update(db.session.scalars(select(Team.region_id).where(Team.id.in_(team_ids))))
+    g.caller = Caller(user, frozenset(user.role_codes), frozenset(team_ids), frozenset(region_ids))
+    return g.caller
+
+
+def requires(action: str) -> Callable[[F], F]:
+    """Decorator: the caller must hold `action` in some scope; the scope lands in `g.scope`."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            who = caller()
+            scope = who.scope(action)
+            if scope is None:
+                raise ApiError("forbidden", _("没有权限执行此操作"), 403)
+            g.scope = scope
+            return view(*args, **kwargs)
+
+        wrapped.required_action = action  # type: ignore[attr-defined]
+        return wrapped  # type: ignore[return-value]
+
+    return decorate
+
+
+def scope_filter(
+    who: Caller,
+    scope: str | None,
+    *,
+    own: ColumnElement[Any] | Any | None = None,
+    team: Any = None,
+    region: Any = None,
+) -> ColumnElement[bool]:
+    """A WHERE clause limiting rows to `scope`: own → `own` column equals the caller,
+    team → `team` column in the caller's teams, region → `region` column in their regions."""
+    if scope == "all":
+        return true()
+    clauses: list[ColumnElement[bool]] = []
+    if own is not None:
+        clauses.append(own == who.id)
+    if scope in ("team", "region") and team is not None and who.team_ids:
+        clauses.append(team.in_(who.team_ids))
+    if scope == "region" and region is not None and who.region_ids:
+        clauses.append(region.in_(who.region_ids))
+    return or_(*clauses) if clauses else false()

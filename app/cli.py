@@ -1,0 +1,90 @@
+"""Command-line entry points: `flask --app wsgi <command>`. Each commits once at the end."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from app.extensions import db
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def register(app: Flask) -> None:
+    """Attach the commands to the app."""
+
+    @app.cli.command("seed-demo")
+    def seed_demo_command() -> None:
+        """Load the demo organisation of api.md (refused in production)."""
+        from app.seed import seed_demo
+
+        if current_app.config["YDX_PRODUCTION"]:
+            raise click.ClickException("seed-demo is refused in production (YDX_ENV=production)")
+        created = seed_demo()
+        db.session.commit()
+        click.echo("demo organisation created" if created else "demo organisation already present")
+
+    @app.cli.command("create-admin")
+    @click.argument("username")
+    @click.option("--password", default=None, help="read from a prompt when omitted")
+    def create_admin(username: str, password: str | None) -> None:
+        """Create an administrator account (works in production)."""
+        from app.auth.services import hash_password
+        from app.models import Role, User
+        from app.seed import ensure_roles_and_grants
+
+        ensure_roles_and_grants()
+        if db.session.scalar(select(User).where(User.username == username)) is not None:
+            raise click.ClickException(f"user {username} already exists")
+        password = password or getpass.getpass("password: ")
+        if len(password) < 8:
+            raise click.ClickException("password must have at least 8 characters")
+        db.session.add(
+            User(username=username, display_name=username, password_hash=hash_password(password), roles=[db.session.get(Role, "admin")])
+        )
+        db.session.commit()
+        click.echo(f"admin {username} created")
+
+    process = click.Group("process", help="Process definitions (BPMN/DMN).")
+    app.cli.add_command(process)
+
+    @process.command("deploy")
+    @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+    def deploy_command(paths: tuple[Path, ...]) -> None:
+        """Deploy bpmn/ and rules/ (or the given files); unchanged files make no version."""
+        from app.errors import ApiError
+        from app.seed import ensure_roles_and_grants
+        from app.workflow.deploy import deploy
+
+        ensure_roles_and_grants()
+        files = list(paths) or sorted((ROOT / "bpmn").glob("*.bpmn")) + sorted((ROOT / "rules").glob("*.dmn"))
+        try:
+            created = deploy([(p.name, p.read_bytes()) for p in files], None)
+        except ApiError as exc:
+            db.session.rollback()
+            for name, problems in exc.fields.items():
+                for problem in problems:
+                    click.echo(f"{name}: {problem}", err=True)
+            raise click.ClickException(exc.message) from exc
+        db.session.commit()
+        for row in created:
+            click.echo(f"deployed {row.kind} {row.key} version {row.version}")
+        if not created:
+            click.echo("nothing changed")
+
+    outbox = click.Group("outbox", help="Pending effects of service tasks.")
+    app.cli.add_command(outbox)
+
+    @outbox.command("relay")
+    def relay_command() -> None:
+        """Run (embedded) or publish (Celery) pending outbox rows that are due."""
+        from app.dispatch import dispatch
+        from app.workflow import outbox as box
+
+        ids = box.due_ids()
+        dispatch(ids)
+        click.echo(f"relayed {len(ids)} outbox rows")

@@ -1,0 +1,42 @@
+"""Customer API (F10): masked by default."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+from marshmallow import fields
+
+from app.auth.permissions import caller, requires
+from app.customers import services
+from app.extensions import db
+from app.schemas import PageArgs
+
+blp = Blueprint("customers", __name__, url_prefix="/api/v1/customers", description="客户 Customers")
+
+
+class CustomerArgs(PageArgs):
+    q = fields.String(load_default=None)
+
+
+@blp.route("")
+@blp.arguments(CustomerArgs, location="query")
+@requires("customer.view")
+def list_customers(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """Customers of applications within the caller's scope."""
+    who = caller()
+    rows, total = services.list_customers(who, args["q"], args["page"], args["per_page"])
+    items = [services.customer_view(c, who) for c in rows]
+    db.session.commit()
+    return {"items": items, "total": total}
+
+
+@blp.route("/<int:customer_id>")
+@requires("customer.view")
+def get_customer(customer_id: int):  # type: ignore[no-untyped-def]
+    """One customer with the applications the caller may see."""
+    who = caller()
+    customer = services.get_customer(customer_id, who)
+    view = {**services.customer_view(customer, who), "applications": services.customer_applications(customer, who)}
+    db.session.commit()
+    return view

@@ -1,0 +1,79 @@
+"""Customer information (F10): scoped through the customer's applications, masked per PIPL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import exists, func, or_, select
+
+from app import audit
+from app.auth.permissions import Caller
+from app.errors import not_found
+from app.extensions import db
+from app.models import Application, Customer
+from app.loans.services import application_filter
+
+
+def mask_phone(phone: str) -> str:
+    """138****5678."""
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
+
+
+def mask_id(id_number: str) -> str:
+    """First 6 and last 4 digits: 460100********1234."""
+    return id_number[:6] + "*" * (len(id_number) - 10) + id_number[-4:] if len(id_number) > 10 else "****"
+
+
+def mask_name(name: str) -> str:
+    """张** — the surname only."""
+    return name[:1] + "*" * max(1, len(name) - 1)
+
+
+def customer_view(customer: Customer, who: Caller) -> dict[str, Any]:
+    """Masked unless the viewer holds `customer.view_full` (which is then audited)."""
+    full = who.scope("customer.view_full") is not None
+    if full:
+        audit.record("customer.view_full", who.id, "customer", customer.id)
+    return {
+        "id": customer.id,
+        "name": customer.name if full else mask_name(customer.name),
+        "phone": customer.phone if full else mask_phone(customer.phone),
+        "id_number": customer.id_number if full else mask_id(customer.id_number),
+        "region_id": customer.region_id,
+        "masked": not full,
+    }
+
+
+def _visible(who: Caller):  # type: ignore[no-untyped-def]
+    return exists().where(
+        Application.customer_id == Customer.id, application_filter(who, who.scope("customer.view"))
+    )
+
+
+def list_customers(who: Caller, q: str | None, page: int, per_page: int) -> tuple[list[Customer], int]:
+    """Visible customers, optionally searched by name or phone."""
+    where = [_visible(who)]
+    if q:
+        like = f"%{q}%"
+        where.append(or_(Customer.name.like(like), Customer.phone.like(like)))
+    total = db.session.scalar(select(func.count()).select_from(Customer).where(*where)) or 0
+    rows = db.session.scalars(select(Customer).where(*where).order_by(Customer.id.desc()).limit(per_page).offset((page - 1) * per_page))
+    return list(rows), total
+
+
+def get_customer(customer_id: int, who: Caller) -> Customer:
+    """One visible customer, else 404."""
+    customer = db.session.scalar(select(Customer).where(Customer.id == customer_id, _visible(who)))
+    if customer is None:
+        raise not_found("customer")
+    return customer
+
+
+def customer_applications(customer: Customer, who: Caller) -> list[dict[str, Any]]:
+    """The customer's applications the caller may see."""
+    rows = db.session.scalars(
+        select(Application)
+        .where(Application.customer_id == customer.id, application_filter(who, who.scope("application.view")))
+        .order_by(Application.id)
+    )
+    return [{"application_no": a.application_no, "stage": a.stage, "amount": str(a.amount)} for a in rows]

@@ -1,0 +1,40 @@
+"""Commit at the entry point, then hand the outbox rows of that commit to their runner.
+
+Embedded mode (no `REDIS_URL`) runs them in-process right after the commit; otherwise
+each id goes to a Celery worker. If the broker is down the rows simply stay pending and
+the beat relay publishes them later: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import current_app, g
+
+from app.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+def commit_and_dispatch() -> None:
+    """Commit the request's transaction and start the effects it recorded."""
+    db.session.commit()
+    ids: list[int] = g.pop("ydx_outbox", [])
+    if ids:
+        dispatch(ids)
+
+
+def dispatch(ids: list[int]) -> None:
+    """Run (embedded) or enqueue (Celery) outbox rows that are already committed."""
+    from app.workflow import outbox
+
+    if not current_app.config.get("REDIS_URL"):
+        outbox.run_inline(ids)
+        return
+    from workers.tasks import run_outbox
+
+    for outbox_id in ids:
+        try:
+            run_outbox.delay(outbox_id)
+        except Exception:  # broker unreachable: the relay will publish it later
+            log.warning("outbox %s not published; the relay will retry", outbox_id, exc_info=True)

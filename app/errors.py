@@ -1,0 +1,116 @@
+"""One error type and one set of handlers: every failure answers in the api.md format.
+
+`{"error": {"code", "message", "fields"}}`; the web console gets HTML instead when the
+client asks for it. A 500 rolls the session back so nothing half-written is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from app.extensions import db
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+}
+
+
+class ApiError(Exception):
+    """A failure the client can act on, with a stable code and optional field messages."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        status: int = 400,
+        fields: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.fields = fields or {}
+        self.headers = headers or {}
+
+
+def not_found(what: str = "resource") -> ApiError:
+    """The same 404 whether the object is missing or outside the caller's data scope."""
+    return ApiError("not_found", f"{what} not found", 404)
+
+
+def _wants_html() -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return not request.path.startswith(("/api/", "/public/")) and best == "text/html"
+
+
+def error_response(status: int, code: str, message: str, fields: dict[str, Any] | None = None, headers=None):  # type: ignore[no-untyped-def]
+    """Render one error as JSON (API) or HTML (console pages)."""
+    if _wants_html():
+        body = render_template("error.html", status=status, message=message), status
+        return (*body, headers or {})
+    payload: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        payload["fields"] = fields
+    return jsonify(error=payload), status, headers or {}
+
+
+def _flatten_webargs(messages: Any) -> dict[str, Any]:
+    """webargs nests messages per location (`{"json": {...}}`); clients want the fields."""
+    if isinstance(messages, dict):
+        merged: dict[str, Any] = {}
+        for location in ("json", "form", "files", "query", "querystring", "headers"):
+            if location in messages and isinstance(messages[location], dict):
+                merged.update(messages[location])
+        return merged or messages
+    return {"_schema": messages}
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install the handlers; they replace flask-smorest's own error format."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(err: ApiError):  # type: ignore[no-untyped-def]
+        if err.status >= 500:
+            db.session.rollback()
+        return error_response(err.status, err.code, err.message, err.fields, err.headers)
+
+    @app.errorhandler(ValidationError)
+    def _validation(err: ValidationError):  # type: ignore[no-untyped-def]
+        db.session.rollback()
+        fields = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
+        return error_response(422, "validation_error", "invalid input", fields)
+
+    @app.errorhandler(HTTPException)
+    def _http(err: HTTPException):  # type: ignore[no-untyped-def]
+        status = err.code or 500
+        data = getattr(err, "data", None) or {}
+        fields = _flatten_webargs(data["messages"]) if "messages" in data else None
+        if status == 422 and fields is None:
+            fields = {}
+        message = "invalid input" if status == 422 else (err.description or err.name)
+        if status == 400 and "messages" in data:
+            message = "malformed request body"
+        return error_response(status, _CODES.get(status, "error"), message, fields)
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception):  # type: ignore[no-untyped-def]
+        db.session.rollback()
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "internal error")

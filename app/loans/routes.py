@@ -1,0 +1,127 @@
+"""Applications, attachments and loans (api.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request, send_file
+from flask_smorest import Blueprint
+from marshmallow import fields
+from sqlalchemy import select
+
+from app.auth.permissions import caller, requires
+from app.errors import not_found
+from app.extensions import db
+from app.loans import services
+from app.models import Attachment
+from app.schemas import PageArgs
+
+blp = Blueprint("loans", __name__, url_prefix="/api/v1", description="申请与贷款 Applications and loans")
+
+
+class ApplicationArgs(PageArgs):
+    stage = fields.String(load_default=None)
+
+
+@blp.route("/applications")
+@blp.arguments(ApplicationArgs, location="query")
+@requires("application.view")
+def list_applications(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """Applications within the caller's data scope."""
+    rows, total = services.list_applications(caller(), args["page"], args["per_page"], args["stage"])
+    return {
+        "items": [
+            {
+                "application_no": a.application_no,
+                "stage": a.stage,
+                "amount": str(a.amount),
+                "term_months": a.term_months,
+                "team_id": a.team_id,
+                "officer_id": a.officer_id,
+                "created_at": a.created_at.isoformat(),
+                "updated_at": a.updated_at.isoformat(),
+            }
+            for a in rows
+        ],
+        "total": total,
+    }
+
+
+@blp.route("/applications/<application_no>")
+@requires("application.view")
+def get_application(application_no: str):  # type: ignore[no-untyped-def]
+    """Stage, history, approvals, credit report, decision (if allowed), loan id."""
+    who = caller()
+    detail = services.application_detail(services.get_application(application_no, who), who)
+    db.session.commit()
+    return detail
+
+
+@blp.route("/applications/<application_no>/attachments", methods=["POST"])
+@requires("application.upload")
+def upload_attachment(application_no: str):  # type: ignore[no-untyped-def]
+    """Multipart upload (field `file`): photo or document, type checked from the content."""
+    who = caller()
+    application = services.get_application(application_no, who, "application.upload")
+    attachment = services.store_attachment(application, request.files.get("file"), who)
+    db.session.commit()
+    return {
+        "id": attachment.id,
+        "sha256": attachment.sha256,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+    }, 201
+
+
+@blp.route("/applications/<application_no>/attachments/<int:attachment_id>")
+@requires("application.view")
+def download_attachment(application_no: str, attachment_id: int):  # type: ignore[no-untyped-def]
+    """Whoever may see the application may download its attachments."""
+    application = services.get_application(application_no, caller())
+    attachment = db.session.scalar(
+        select(Attachment).where(Attachment.id == attachment_id, Attachment.application_id == application.id)
+    )
+    if attachment is None:
+        raise not_found("attachment")
+    return send_file(services.attachment_path(attachment), mimetype=attachment.content_type, download_name=attachment.filename)
+
+
+def _money(value: Any) -> str:
+    return f"{value:.2f}"
+
+
+@blp.route("/loans/<int:loan_id>")
+@requires("loan.view")
+def get_loan(loan_id: int):  # type: ignore[no-untyped-def]
+    """Principal, rate, method, fee, term, start date and the annualized rate (APR)."""
+    loan = services.get_loan(loan_id, caller())
+    return {
+        "id": loan.id,
+        "principal": _money(loan.principal),
+        "annual_rate": str(loan.annual_rate.normalize()),
+        "method": loan.method,
+        "fee": _money(loan.fee),
+        "term_months": loan.term_months,
+        "start_date": loan.start_date.isoformat(),
+        "apr": _money(loan.apr),
+        "core_status": loan.core_status,
+    }
+
+
+@blp.route("/loans/<int:loan_id>/schedule")
+@requires("loan.view")
+def get_schedule(loan_id: int):  # type: ignore[no-untyped-def]
+    """The installments, money as decimal strings."""
+    loan = services.get_loan(loan_id, caller())
+    items = [
+        {
+            "seq": i.seq,
+            "due_date": i.due_date.isoformat(),
+            "principal": _money(i.principal),
+            "interest": _money(i.interest),
+            "payment": _money(i.payment),
+            "balance": _money(i.balance),
+        }
+        for i in loan.installments
+    ]
+    return {"items": items, "total": len(items)}

@@ -1,0 +1,305 @@
+"""Applications, attachments, loans and the lifecycle's service operations (F3-F8).
+
+The service handlers are what the lifecycle's service tasks call through the outbox.
+External systems (credit reference, core loan system, SMS) arrive with the workers and
+adapters issue; until then the handlers record plainly that no external system is
+configured — never an invented report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import filetype
+from flask import current_app
+from sqlalchemy import delete, func, insert, select
+from werkzeug.datastructures import FileStorage
+
+from app import audit
+from app.auth.permissions import Caller, scope_filter
+from app.errors import ApiError, not_found
+from app.extensions import db
+from app.models import Application, Attachment, Customer, HumanTask, Installment, Loan, LoanProduct, ProcessInstance
+from app.models.base import utcnow
+from app.loans.schedule import annualized_rate, build_schedule
+from app.workflow.registry import ServiceCall, service
+
+ALLOWED_TYPES = {"image/jpeg", "image/png", "image/webp", "image/heic", "application/pdf"}
+DECISION_ACTIONS = {"centralized": "decision.view_centralized", "committee": "decision.view_committee"}
+
+
+def application_filter(who: Caller, scope: str | None):  # type: ignore[no-untyped-def]
+    """Applications within `scope`: own → assigned officer, team, region, all."""
+    return scope_filter(who, scope, own=Application.officer_id, team=Application.team_id, region=Application.region_id)
+
+
+def get_application(application_no: str, who: Caller, action: str = "application.view") -> Application:
+    """One application within the caller's scope for `action`, else 404."""
+    application = db.session.scalar(
+        select(Application).where(
+            Application.application_no == application_no, application_filter(who, who.scope(action))
+        )
+    )
+    if application is None:
+        raise not_found("application")
+    return application
+
+
+def list_applications(who: Caller, page: int, per_page: int, stage: str | None) -> tuple[list[Application], int]:
+    """A page of visible applications, newest first."""
+    where = [application_filter(who, who.scope("application.view"))]
+    if stage:
+        where.append(Application.stage == stage)
+    total = db.session.scalar(select(func.count()).select_from(Application).where(*where)) or 0
+    rows = db.session.scalars(
+        select(Application).where(*where).order_by(Application.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    )
+    return list(rows), total
+
+
+def _instance_of(application: Application) -> ProcessInstance | None:
+    return db.session.scalar(
+        select(ProcessInstance).where(ProcessInstance.application_id == application.id).order_by(ProcessInstance.id.desc())
+    )
+
+
+def may_see_decision(application: Application, who: Caller, mode: str) -> bool:
+    """F6: the decision is visible to the roles granted for that approval mode, in scope."""
+    scope = who.scope(DECISION_ACTIONS.get(mode, "decision.view_centralized"))
+    if scope is None:
+        return False
+    if scope == "all":
+        return True
+    if scope == "own":
+        return application.officer_id == who.id
+    if scope == "team":
+        return application.team_id in who.team_ids
+    return application.region_id in who.region_ids or application.team_id in who.team_ids
+
+
+def application_detail(application: Application, who: Caller) -> dict[str, Any]:
+    """Stage, history, approvals, credit report, decision (when allowed) and loan id."""
+    from app.customers.services import customer_view
+    from app.tasks.services import jsonable
+    from app.workflow import runtime
+
+    instance = _instance_of(application)
+    data = runtime.instance_data(instance.id) if instance else {}
+    approvals = sorted(data.get("approvals") or [], key=lambda item: item.get("approver_id") or 0)
+    mode = data.get("approval_mode")
+    decision = data.get("decision")
+    loan_id = db.session.scalar(select(Loan.id).where(Loan.application_id == application.id))
+    product = db.session.get(LoanProduct, application.product_id)
+    attachments = db.session.scalars(select(Attachment).where(Attachment.application_id == application.id)).all()
+    result = {
+        "application_no": application.application_no,
+        "stage": application.stage,
+        "channel": application.channel,
+        "amount": application.amount,
+        "term_months": application.term_months,
+        "purpose": application.purpose,
+        "product_code": product.code if product else None,
+        "team_id": application.team_id,
+        "region_id": application.region_id,
+        "officer_id": application.officer_id,
+        "approval_mode": mode,
+        "created_at": application.created_at.isoformat(),
+        "updated_at": application.updated_at.isoformat(),
+        "customer": customer_view(application.customer, who),
+        "history": [
+            {"stage": entry.stage, "actor_id": entry.actor_id, "at": entry.at.isoformat()} for entry in application.history
+        ],
+        "approvals": [
+            {k: item.get(k) for k in ("approver_id", "decision", "amount", "term_months", "comment")} for item in approvals
+        ],
+        "committee": {
+            "meeting": data.get("register_committee"),
+            "decision": data.get("record_committee_decision"),
+        }
+        if mode == "committee"
+        else None,
+        "credit_report": data.get("credit_report"),
+        "attachments": [
+            {"id": a.id, "sha256": a.sha256, "content_type": a.content_type, "size": a.size, "filename": a.filename}
+            for a in attachments
+        ],
+        "loan_id": loan_id,
+        "process_instance_id": instance.id if instance else None,
+    }
+    if decision and may_see_decision(application, who, mode or "centralized"):
+        final_amount = decision.get("final_amount")
+        result["decision"] = {
+            "outcome": decision.get("outcome"),
+            "final_amount": f"{Decimal(str(final_amount)):.2f}" if final_amount is not None else None,
+            "final_term": decision.get("final_term"),
+            "amount_strategy": decision.get("amount_strategy"),
+            "term_strategy": decision.get("term_strategy"),
+        }
+    return jsonable(result)
+
+
+def application_context(task: HumanTask, data: dict[str, Any], who: Caller) -> dict[str, Any]:
+    """What a task's performer needs to see (application, customer, prior answers)."""
+    from app.tasks.forms import escalated_fields
+
+    application = db.session.get(Application, task.application_id) if task.application_id else None
+    context: dict[str, Any] = {}
+    if application is not None:
+        detail = application_detail(application, who)
+        context["application"] = {k: v for k, v in detail.items() if k not in ("decision",)}
+    if task.task_key == "supervisor_decide":
+        context["escalated"] = sorted(escalated_fields(data))
+        context["loan_amount"] = data.get("loan_amount")
+        context["loan_term"] = data.get("loan_term")
+    if task.task_key == "approve":
+        context["credit_report"] = data.get("credit_report")
+    return context
+
+
+# --- attachments ------------------------------------------------------------------
+
+
+def attachment_ids_of(application_id: int | None) -> set[int]:
+    """Ids of the attachments uploaded to an application."""
+    if application_id is None:
+        return set()
+    return set(db.session.scalars(select(Attachment.id).where(Attachment.application_id == application_id)))
+
+
+def store_attachment(application: Application, upload: FileStorage | None, who: Caller) -> Attachment:
+    """Check type (from the bytes, not the name) and size, store under sha256, record it."""
+    if upload is None or not upload.filename:
+        raise ApiError("validation_error", "请选择文件", 422, fields={"file": ["a file is required"]})
+    limit = current_app.config["YDX_UPLOAD_MAX_BYTES"]
+    content = upload.stream.read(limit + 1)
+    if len(content) > limit:
+        raise ApiError("too_large", f"文件超过 {limit} 字节", 413, fields={"file": [f"larger than {limit} bytes"]})
+    if not content:
+        raise ApiError("validation_error", "文件为空", 422, fields={"file": ["empty file"]})
+    kind = filetype.guess(content)
+    content_type = kind.mime if kind else "application/octet-stream"
+    if content_type not in ALLOWED_TYPES:
+        raise ApiError(
+            "unsupported_media_type",
+            "只接受照片 (JPEG/PNG/WebP/HEIC) 或 PDF",
+            415,
+            fields={"file": [f"content is {content_type}; allowed: {sorted(ALLOWED_TYPES)}"]},
+        )
+    digest = hashlib.sha256(content).hexdigest()
+    path = Path(current_app.config["YDX_UPLOAD_ROOT"]) / digest[:2] / digest
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(content)
+        tmp.replace(path)
+    attachment = Attachment(
+        application_id=application.id,
+        sha256=digest,
+        content_type=content_type,
+        size=len(content),
+        filename=Path(upload.filename).name[:200],
+        uploaded_by_id=who.id,
+    )
+    db.session.add(attachment)
+    db.session.flush()
+    audit.record("attachment.upload", who.id, "attachment", attachment.id, after={"sha256": digest, "size": len(content)})
+    return attachment
+
+
+def attachment_path(attachment: Attachment) -> Path:
+    """Where an attachment's bytes are stored."""
+    return Path(current_app.config["YDX_UPLOAD_ROOT"]) / attachment.sha256[:2] / attachment.sha256
+
+
+# --- loans ------------------------------------------------------------------------
+
+
+def get_loan(loan_id: int, who: Caller) -> Loan:
+    """A loan whose application is within the caller's `loan.view` scope, else 404."""
+    loan = db.session.scalar(
+        select(Loan)
+        .join(Application, Application.id == Loan.application_id)
+        .where(Loan.id == loan_id, application_filter(who, who.scope("loan.view")))
+    )
+    if loan is None:
+        raise not_found("loan")
+    return loan
+
+
+def create_loan(application_id: int, amount: Decimal, term_months: int, start: date) -> Loan:
+    """Create the loan from the application's product and compute its schedule (F8)."""
+    application = db.session.get(Application, application_id)
+    if application is None:
+        raise ValueError(f"application {application_id} does not exist")
+    existing = db.session.scalar(select(Loan).where(Loan.application_id == application_id))
+    if existing is not None:  # idempotent: a retried disbursement does not create a second loan
+        return existing
+    product = db.session.get(LoanProduct, application.product_id)
+    principal = Decimal(amount).quantize(Decimal("0.01"))
+    fee = (principal * product.fee_rate).quantize(Decimal("0.01"))
+    schedule = build_schedule(principal, product.annual_rate, int(term_months), product.method, start)
+    loan = Loan(
+        application_id=application_id,
+        product_id=product.id,
+        principal=principal,
+        annual_rate=product.annual_rate,
+        method=product.method,
+        fee=fee,
+        term_months=int(term_months),
+        start_date=start,
+        apr=annualized_rate(principal, fee, schedule),
+    )
+    db.session.add(loan)
+    db.session.flush()
+    db.session.execute(delete(Installment).where(Installment.loan_id == loan.id))
+    db.session.execute(
+        insert(Installment),
+        [
+            {
+                "loan_id": loan.id,
+                "seq": item.seq,
+                "due_date": item.due_date,
+                "principal": item.principal,
+                "interest": item.interest,
+                "payment": item.payment,
+                "balance": item.balance,
+            }
+            for item in schedule
+        ],
+    )
+    return loan
+
+
+@service("start_disbursement_service")
+def start_disbursement(call: ServiceCall) -> dict[str, Any]:
+    """Create the loan and its schedule locally; the core loan system push comes later."""
+    decision = call.data["decision"]
+    loan = create_loan(
+        call.data["application_id"], Decimal(str(decision["final_amount"])), int(decision["final_term"]), utcnow().date()
+    )
+    return {"loan_id": loan.id, "core_system": "not_configured", "apr": str(loan.apr)}
+
+
+@service("credit_lookup_service")
+def credit_lookup(call: ServiceCall) -> dict[str, Any]:
+    """No credit-reference system is configured yet: say so plainly (no invented report)."""
+    return {
+        "status": "unavailable",
+        "message": "征信报告暂不可用：未配置征信系统 (credit report unavailable: no credit-reference system configured)",
+        "requested_at": utcnow().isoformat(),
+    }
+
+
+@service("notify_rejection_service")
+def notify_rejection(call: ServiceCall) -> dict[str, Any]:
+    """No SMS gateway is configured yet: record that the notice was not sent."""
+    return {"status": "not_sent", "message": "未配置短信网关 (no SMS gateway configured)", "at": utcnow().isoformat()}
+
+
+def customer_of(application: Application) -> Customer:
+    """The application's customer."""
+    return application.customer

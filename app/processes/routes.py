@@ -1,0 +1,69 @@
+"""Process management and decisions (analysts, admins): F7, F19."""
+
+from __future__ import annotations
+
+from flask import Response, request
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from app import audit
+from app.auth.permissions import caller, requires
+from app.errors import ApiError
+from app.extensions import db
+from app.processes import services
+from app.workflow.deploy import deploy
+
+blp = Blueprint("processes", __name__, url_prefix="/api/v1", description="流程与决策 Processes and decisions")
+
+
+class VersionArgs(Schema):
+    version = fields.Integer(load_default=None)
+
+
+@blp.route("/processes")
+@requires("process.view")
+def list_processes():  # type: ignore[no-untyped-def]
+    """Deployed process keys and decision ids with their versions."""
+    items = services.list_versions()
+    return {"items": items, "total": len(items)}
+
+
+@blp.route("/processes/deployments", methods=["POST"])
+@requires("process.deploy")
+def create_deployment():  # type: ignore[no-untyped-def]
+    """Deploy `.bpmn`/`.dmn` files (multipart `file` fields); 422 names what is wrong."""
+    uploads = request.files.getlist("file")
+    if not uploads:
+        raise ApiError("validation_error", "no file uploaded", 422, fields={"file": ["at least one file is required"]})
+    who = caller()
+    created = deploy([(f.filename or "unnamed", f.read()) for f in uploads], who.id)
+    audit.record("process.deploy", who.id, "deployment", None, after={"created": [f"{d.key}:{d.version}" for d in created]})
+    result = [services.describe(row) for row in created]
+    db.session.commit()
+    return {"created": result, "unchanged": not result}, 201
+
+
+@blp.route("/processes/<key>/versions/<int:version>/diagram")
+@requires("process.view")
+def diagram(key: str, version: int):  # type: ignore[no-untyped-def]
+    """The BPMN XML of a deployed version."""
+    row = services.get_version("process", key, version)
+    return Response(row.source, mimetype="application/xml")
+
+
+@blp.route("/process-instances/<int:instance_id>")
+@requires("process.view")
+def instance(instance_id: int):  # type: ignore[no-untyped-def]
+    """State, version, current tasks, history."""
+    return services.instance_view(instance_id)
+
+
+@blp.route("/decisions/<decision_id>/evaluate", methods=["POST"])
+@blp.arguments(VersionArgs, location="query")
+@requires("decision.evaluate")
+def evaluate(args: dict, decision_id: str):  # type: ignore[no-untyped-def]
+    """Evaluate the newest (or `?version=`) deployed table with the given inputs."""
+    payload = request.get_json(silent=False)
+    from app.tasks.services import jsonable
+
+    return jsonable(services.evaluate(decision_id, payload, args["version"]))

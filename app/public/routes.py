@@ -1,0 +1,33 @@
+"""Customer H5 endpoints: submit an application, look up its status (no login)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from app.dispatch import commit_and_dispatch
+from app.public import services
+from app.public.schemas import ApplicationForm, StatusArgs, StatusSchema, SubmittedSchema
+
+blp = Blueprint("public", __name__, url_prefix="/api/v1/public", description="客户申请 Customer applications")
+
+
+@blp.route("/applications", methods=["POST"])
+@blp.arguments(ApplicationForm)
+@blp.response(201, SubmittedSchema)
+def submit(form: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """Submit a loan application; both consents must be `true`."""
+    services.throttle("submit")
+    application = services.submit(form)
+    commit_and_dispatch()
+    return {"application_no": application.application_no, "status": application.stage}
+
+
+@blp.route("/applications/<application_no>")
+@blp.arguments(StatusArgs, location="query")
+@blp.response(200, StatusSchema)
+def status(args: dict[str, Any], application_no: str):  # type: ignore[no-untyped-def]
+    """Stage of an application, given its number and the applicant's phone."""
+    services.throttle("status")
+    return services.status(application_no, args["phone"])

@@ -1,0 +1,64 @@
+"""Public application form (F1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from app.public.validators import PHONE, id_number_problem
+from app.tasks.forms import Amount
+
+
+class MustBeTrue(fields.Boolean):
+    """A consent: only JSON `true` counts."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if value is not True:
+            raise ValidationError("必须明确同意 (explicit consent required: true)")
+        return True
+
+
+class ApplicationForm(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    phone = fields.String(required=True)
+    id_number = fields.String(required=True)
+    region_code = fields.String(required=True, validate=validate.Length(min=1, max=16))
+    product_code = fields.String(load_default=None, validate=validate.Length(min=1, max=16))
+    amount = Amount(required=True)
+    term_months = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=360))
+    purpose = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    channel = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9_-]{1,16}$", error="unknown channel"))
+    consent = MustBeTrue(required=True)
+    credit_authorization = MustBeTrue(required=True)
+
+    @validates("name")
+    def _name(self, value: str, **_: Any) -> None:
+        if not value.strip():
+            raise ValidationError("姓名不能为空 (name is blank)")
+
+    @validates("phone")
+    def _phone(self, value: str, **_: Any) -> None:
+        if not PHONE.match(value):
+            raise ValidationError("手机号格式错误 (must be an 11-digit mainland mobile number)")
+
+    @validates("id_number")
+    def _id_number(self, value: str, **_: Any) -> None:
+        problem = id_number_problem(value)
+        if problem:
+            raise ValidationError(problem)
+
+
+class StatusArgs(Schema):
+    phone = fields.String(required=True)
+
+
+class SubmittedSchema(Schema):
+    application_no = fields.String()
+    status = fields.String()
+
+
+class StatusSchema(Schema):
+    application_no = fields.String()
+    stage = fields.String()
+    updated_at = fields.AwareDateTime()

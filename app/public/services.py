@@ -1,0 +1,132 @@
+"""Customer-facing application entry and status lookup (F1, F2)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from app import audit
+from app.errors import ApiError, not_found
+from app.extensions import db
+from app.models import Application, Customer, LoanProduct, Region, Team
+from app.models.base import utcnow
+from app.ratelimit import counter
+from app.requestctx import client_ip
+from app.workflow import runtime
+
+
+def throttle(kind: str) -> None:
+    """F1 abuse throttling per client address."""
+    limit = current_app.config["YDX_PUBLIC_SUBMIT_LIMIT"]
+    window = current_app.config["YDX_PUBLIC_SUBMIT_WINDOW_SECONDS"]
+    key = f"ydx:public:{kind}:{client_ip()}"
+    if counter().incr(key, window) > limit:
+        raise ApiError("too_many_requests", _("请求过于频繁，请稍后再试"), 429, headers={"Retry-After": str(counter().ttl(key))})
+
+
+def _product(region: Region, code: str | None) -> LoanProduct:
+    if code:
+        product = db.session.scalar(select(LoanProduct).where(LoanProduct.code == code, LoanProduct.active))
+        if product is None:
+            raise ApiError("validation_error", _("贷款产品不存在"), 422, fields={"product_code": ["unknown product"]})
+        return product
+    if region.default_product_id is None:
+        raise ApiError("validation_error", _("该地区没有默认产品"), 422, fields={"product_code": ["required in this region"]})
+    return db.session.get(LoanProduct, region.default_product_id)
+
+
+def _check_limits(product: LoanProduct, form: dict[str, Any]) -> None:
+    fields: dict[str, list[str]] = {}
+    if not product.min_amount <= form["amount"] <= product.max_amount:
+        fields["amount"] = [f"须在 {product.min_amount} 至 {product.max_amount} 元之间 (outside the product's range)"]
+    if not product.min_term <= form["term_months"] <= product.max_term:
+        fields["term_months"] = [f"须在 {product.min_term} 至 {product.max_term} 个月之间 (outside the product's range)"]
+    if fields:
+        raise ApiError("validation_error", _("金额或期限超出产品范围"), 422, fields=fields)
+
+
+def _new_number() -> str:
+    return f"YDX{utcnow():%Y%m%d}{secrets.randbelow(10**8):08d}"
+
+
+def submit(form: dict[str, Any]) -> Application:
+    """Store customer + application and start the lifecycle, all in one transaction."""
+    region = db.session.scalar(select(Region).where(Region.code == form["region_code"]))
+    if region is None:
+        raise ApiError("validation_error", _("地区不存在"), 422, fields={"region_code": ["unknown region"]})
+    team = db.session.scalar(select(Team).where(Team.region_id == region.id).order_by(Team.id).limit(1))
+    if team is None:
+        raise ApiError("validation_error", _("该地区暂无服务团队"), 422, fields={"region_code": ["no team serves this region"]})
+    product = _product(region, form.get("product_code"))
+    _check_limits(product, form)
+    id_number = form["id_number"].upper()
+    customer = db.session.scalar(select(Customer).where(Customer.id_number == id_number))
+    if customer is None:
+        customer = Customer(name=form["name"].strip(), phone=form["phone"], id_number=id_number, region_id=region.id)
+        db.session.add(customer)
+    else:
+        customer.name, customer.phone = form["name"].strip(), form["phone"]
+    now = utcnow()
+    application = Application(
+        application_no=_new_number(),
+        customer=customer,
+        region_id=region.id,
+        team_id=team.id,
+        product_id=product.id,
+        amount=form["amount"],
+        term_months=form["term_months"],
+        purpose=form["purpose"],
+        channel=form["channel"],
+        stage="pending_assignment",
+        consent_text_version=current_app.config["YDX_CONSENT_TEXT_VERSION"],
+        consent_at=now,
+        credit_auth_text_version=current_app.config["YDX_CREDIT_AUTH_TEXT_VERSION"],
+        credit_auth_at=now,
+        client_ip=client_ip(),
+    )
+    db.session.add(application)
+    db.session.flush()
+    context = {
+        "application_id": application.id,
+        "application_no": application.application_no,
+        "team_id": team.id,
+        "region_id": region.id,
+    }
+    data = {
+        **context,
+        "region_code": region.code,
+        "approval_mode": team.approval_mode,
+        "approvers": [user.id for user in team.approvers],
+        "product_code": product.code,
+        "amount_requested": form["amount"],
+        "term_requested": form["term_months"],
+    }
+    runtime.start("loan_lifecycle", application.application_no, data, context=context)
+    audit.record(
+        "application.submit",
+        None,
+        "application",
+        application.application_no,
+        after={
+            "channel": application.channel,
+            "consent_text_version": application.consent_text_version,
+            "credit_auth_text_version": application.credit_auth_text_version,
+        },
+    )
+    return application
+
+
+def status(application_no: str, phone: str) -> Application:
+    """The application if the phone matches its customer; 404 otherwise (no enumeration)."""
+    application = db.session.scalar(
+        select(Application)
+        .join(Customer, Customer.id == Application.customer_id)
+        .where(Application.application_no == application_no, Customer.phone == phone)
+    )
+    if application is None:
+        raise not_found("application")
+    return application

@@ -1,0 +1,102 @@
+"""Fixed-window counters for throttling (login failures, public submissions).
+
+With `REDIS_URL` the counters live in Redis so every web node sees the same numbers;
+the embedded default keeps them in process memory (one process serves everything).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol
+
+import redis
+from flask import Flask, current_app
+
+
+class Counter(Protocol):
+    def incr(self, key: str, window: int) -> int: ...
+    def get(self, key: str) -> int: ...
+    def ttl(self, key: str) -> int: ...
+    def reset(self, key: str) -> None: ...
+
+
+class MemoryCounter:
+    """Process-local counters with expiry, for the embedded mode and tests."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._data: dict[str, tuple[int, float]] = {}
+
+    def _live(self, key: str) -> tuple[int, float] | None:
+        entry = self._data.get(key)
+        if entry and entry[1] <= time.monotonic():
+            del self._data[key]
+            return None
+        return entry
+
+    def incr(self, key: str, window: int) -> int:
+        with self._lock:
+            entry = self._live(key)
+            count, expires = entry if entry else (0, time.monotonic() + window)
+            self._data[key] = (count + 1, expires)
+            return count + 1
+
+    def get(self, key: str) -> int:
+        with self._lock:
+            entry = self._live(key)
+            return entry[0] if entry else 0
+
+    def ttl(self, key: str) -> int:
+        with self._lock:
+            entry = self._live(key)
+            return max(1, int(entry[1] - time.monotonic())) if entry else 0
+
+    def reset(self, key: str) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+
+class RedisCounter:
+    """Counters shared by all web nodes through Redis."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    def incr(self, key: str, window: int) -> int:
+        pipe = self._redis.pipeline()
+        pipe.incr(key)
+        pipe.expire(key, window, nx=True)
+        count, _ = pipe.execute()
+        return int(count)
+
+    def get(self, key: str) -> int:
+        value = self._redis.get(key)
+        return int(value) if value else 0
+
+    def ttl(self, key: str) -> int:
+        return max(1, int(self._redis.ttl(key)))
+
+    def reset(self, key: str) -> None:
+        self._redis.delete(key)
+
+
+def init_app(app: Flask) -> None:
+    """Pick the backend once per app."""
+    url = app.config.get("REDIS_URL")
+    if url:
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        app.extensions["ydx_redis"] = client
+        app.extensions["ydx_counter"] = RedisCounter(client)
+    else:
+        app.extensions["ydx_counter"] = MemoryCounter()
+
+
+def counter() -> Counter:
+    """The current app's counter backend."""
+    return current_app.extensions["ydx_counter"]
+
+
+def redis_client() -> redis.Redis | None:
+    """The shared Redis client, or None in the embedded mode."""
+    return current_app.extensions.get("ydx_redis")

@@ -1,0 +1,222 @@
+"""Form handlers of the loan lifecycle's user tasks (task keys of api.md).
+
+Each handler validates what a performer submits with a marshmallow schema and returns
+the clean values that the BPMN reads (`assign_officer["officer_id"]`, the approval item,
+`supervisor_decide["amount"]`, ...). Money is Decimal, terms are whole months.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import User, user_roles
+from app.workflow.registry import FormContext, form
+
+DECISIONS = ("approve", "reject")
+
+
+class Amount(fields.Decimal):
+    """Yuan: a positive decimal with at most two places, answered as a string."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(places=None, as_string=True, **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Decimal:
+        if isinstance(value, bool):
+            raise ValidationError("金额必须是数字 (amount must be a number)")
+        number = super()._deserialize(value, attr, data, **kwargs)
+        if not number.is_finite() or number <= 0:
+            raise ValidationError("金额必须大于 0 (amount must be greater than 0)")
+        if number.as_tuple().exponent < -2:  # type: ignore[operator]
+            raise ValidationError("金额最多两位小数 (at most 2 decimal places)")
+        return number.quantize(Decimal("0.01"))
+
+
+class Term(fields.Integer):
+    """Whole months ≥ 1; "12.5" or true are refused rather than truncated."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, validate=validate.Range(min=1, max=360), **kwargs)
+
+
+def _describe(*items: tuple[str, str, bool, dict[str, Any]]):  # type: ignore[no-untyped-def]
+    def describe(_data: dict[str, Any]) -> dict[str, Any]:
+        return {"fields": [{"name": n, "type": t, "required": r, **extra} for n, t, r, extra in items]}
+
+    return describe
+
+
+def _load(schema: Schema, payload: dict[str, Any]) -> dict[str, Any]:
+    return schema.load(payload)
+
+
+class AssignOfficerForm(Schema):
+    officer_id = fields.Integer(required=True, strict=True)
+
+
+def _record_officer(task: Any, clean: dict[str, Any]) -> None:
+    """The assigned officer owns the application from now on (data scope `own`)."""
+    from sqlalchemy import update
+
+    from app.models import Application
+
+    db.session.execute(update(Application).where(Application.id == task.application_id).values(officer_id=clean["officer_id"]))
+
+
+@form(
+    "assign_officer",
+    _describe(("officer_id", "integer", True, {"choices": "officers of the team"})),
+    after=_record_officer,
+)
+def assign_officer(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
+    """The chosen officer must be an active officer of the application's team."""
+    clean = _load(AssignOfficerForm(), payload)
+    officer = db.session.scalar(
+        select(User)
+        .join(user_roles, user_roles.c.user_id == User.id)
+        .where(User.id == clean["officer_id"], User.active, User.team_id == ctx.team_id, user_roles.c.role_code == "officer")
+    )
+    if officer is None:
+        raise ValidationError({"officer_id": ["不是本团队的客户经理 (not an officer of this team)"]})
+    return clean
+
+
+class OnsiteVisitForm(Schema):
+    visited_at = fields.AwareDateTime(required=True, format="iso")
+    notes = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+@form("onsite_visit", _describe(("visited_at", "datetime", True, {}), ("notes", "string", False, {})))
+def onsite_visit(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
+    """Record the visit time (timezone required) and notes."""
+    clean = _load(OnsiteVisitForm(), payload)
+    clean["visited_at"] = clean["visited_at"].isoformat()
+    return clean
+
+
+class CollectMaterialsForm(Schema):
+    customer = fields.Dict(load_default=dict)
+    attachments = fields.List(fields.Integer(strict=True), load_default=list)
+    notes = fields.String(load_default="", validate=validate.Length(max=4000))
+
+
+@form(
+    "collect_materials",
+    _describe(("customer", "object", False, {}), ("attachments", "array<integer>", False, {}), ("notes", "string", False, {})),
+)
+def collect_materials(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
+    """Attachments must have been uploaded to this very application."""
+    from app.loans.services import attachment_ids_of
+
+    clean = _load(CollectMaterialsForm(), payload)
+    known = attachment_ids_of(ctx.data.get("application_id"))
+    unknown = [i for i in clean["attachments"] if i not in known]
+    if unknown:
+        raise ValidationError({"attachments": [f"不属于本申请的附件 (not attachments of this application): {unknown}"]})
+    return clean
+
+
+class DecisionForm(Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
+    amount = Amount(load_default=None)
+    term_months = Term(load_default=None)
+    comment = fields.String(load_default="", validate=validate.Length(max=2000))
+
+    @validates_schema
+    def _approve_needs_terms(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("decision") == "approve":
+            missing = {k: ["批准时必填 (required when approving)"] for k in ("amount", "term_months") if data.get(k) is None}
+            if missing:
+                raise ValidationError(missing)
+
+
+_DECISION_FIELDS = (
+    ("decision", "enum:approve|reject", True, {"choices": list(DECISIONS)}),
+    ("amount", "decimal", True, {}),
+    ("term_months", "integer", True, {}),
+    ("comment", "string", False, {}),
+)
+
+
+@form("approve", _describe(*_DECISION_FIELDS), approval=True)
+def approve(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
+    """One approver's independent answer (amount and term required even when rejecting)."""
+    clean = _load(DecisionForm(), payload)
+    missing = {k: ["必填 (required)"] for k in ("amount", "term_months") if clean.get(k) is None}
+    if missing:
+        raise ValidationError(missing)
+    return clean
+
+
+def _describe_supervisor(data: dict[str, Any]) -> dict[str, Any]:
+    escalated = escalated_fields(data)
+    base = _describe(*_DECISION_FIELDS)(data)
+    for item in base["fields"]:
+        if item["name"] in ("amount", "term_months"):
+            item["required"] = item["name"] in escalated
+            if item["name"] not in escalated:
+                item["decided"] = _decided(data, item["name"])
+    return base
+
+
+def escalated_fields(data: dict[str, Any]) -> set[str]:
+    """What the supervisor must enter: everything on a dispute, else the escalated value(s)."""
+    amount, term = data.get("loan_amount"), data.get("loan_term")
+    if not amount or not term:
+        return {"amount", "term_months"}
+    result = set()
+    if amount.get("strategy") == "escalate":
+        result.add("amount")
+    if term.get("strategy") == "escalate":
+        result.add("term_months")
+    return result
+
+
+def _decided(data: dict[str, Any], name: str) -> Any:
+    if name == "amount":
+        return (data.get("loan_amount") or {}).get("final_amount")
+    return (data.get("loan_term") or {}).get("final_term")
+
+
+@form("supervisor_decide", _describe_supervisor, approval=True)
+def supervisor_decide(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
+    """The supervisor enters the escalated value(s); the already decided one is kept."""
+    clean = _load(DecisionForm(), payload)
+    if clean["decision"] == "approve":
+        for name in ("amount", "term_months"):
+            if name not in escalated_fields(ctx.data):
+                clean[name] = _decided(ctx.data, name)
+    return clean
+
+
+class CommitteeForm(Schema):
+    meeting_at = fields.AwareDateTime(required=True, format="iso")
+    members = fields.List(fields.String(validate=validate.Length(min=1, max=64)), required=True, validate=validate.Length(min=1))
+
+
+@form("register_committee", _describe(("meeting_at", "datetime", True, {}), ("members", "array<string>", True, {})))
+def register_committee(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
+    """The committee meeting registered online before it decides offline."""
+    clean = _load(CommitteeForm(), payload)
+    clean["meeting_at"] = clean["meeting_at"].isoformat()
+    return clean
+
+
+class CommitteeDecisionForm(DecisionForm):
+    minutes = fields.String(load_default="", validate=validate.Length(max=8000))
+
+
+@form(
+    "record_committee_decision",
+    _describe(*_DECISION_FIELDS[:3], ("minutes", "string", False, {})),
+    approval=True,
+)
+def record_committee_decision(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
+    """The committee's decision recorded online."""
+    return _load(CommitteeDecisionForm(), payload)
+

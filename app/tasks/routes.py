@@ -1,0 +1,79 @@
+"""Task inbox API: list, detail, claim/unclaim, assign, complete (api.md)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from flask import request
+from flask_smorest import Blueprint
+
+from app.auth.permissions import caller, requires
+from app.dispatch import commit_and_dispatch
+from app.tasks import services
+from app.tasks.schemas import AssignArgs, TaskDetailSchema, TaskListArgs, TaskPage, TaskSchema
+
+blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="任务收件箱 Task inbox")
+
+
+@blp.route("")
+@blp.arguments(TaskListArgs, location="query")
+@blp.response(200, TaskPage)
+@requires("task.inbox")
+def list_tasks(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """Tasks visible to the caller: mine, candidate (claimable), or the team pool."""
+    items, total = services.list_tasks(caller(), args["scope"], args["status"], args["page"], args["per_page"])
+    return {"items": items, "total": total}
+
+
+@blp.route("/<int:task_id>")
+@blp.response(200, TaskDetailSchema)
+@requires("task.inbox")
+def get_task(task_id: int):  # type: ignore[no-untyped-def]
+    """One task with its form schema and the data its performer needs."""
+    who = caller()
+    task = services.get_visible(task_id, who)
+    fields = {name: getattr(task, name) for name in TaskSchema().fields if hasattr(task, name)}
+    return SimpleNamespace(**fields, **services.task_detail(task, who))
+
+
+@blp.route("/<int:task_id>/claim", methods=["POST"])
+@blp.response(200, TaskSchema)
+@requires("task.inbox")
+def claim(task_id: int):  # type: ignore[no-untyped-def]
+    """Take a candidate task."""
+    task = services.claim(task_id, caller())
+    commit_and_dispatch()
+    return task
+
+
+@blp.route("/<int:task_id>/unclaim", methods=["POST"])
+@blp.response(200, TaskSchema)
+@requires("task.inbox")
+def unclaim(task_id: int):  # type: ignore[no-untyped-def]
+    """Give a claimed task back."""
+    task = services.unclaim(task_id, caller())
+    commit_and_dispatch()
+    return task
+
+
+@blp.route("/<int:task_id>/assign", methods=["POST"])
+@blp.arguments(AssignArgs)
+@blp.response(200, TaskSchema)
+@requires("task.assign")
+def assign(args: dict[str, Any], task_id: int):  # type: ignore[no-untyped-def]
+    """A team lead assigns a task of the team to a member."""
+    task = services.assign(task_id, caller(), args["user_id"])
+    commit_and_dispatch()
+    return task
+
+
+@blp.route("/<int:task_id>/complete", methods=["POST"])
+@blp.response(200, TaskSchema)
+@requires("task.inbox")
+def complete(task_id: int):  # type: ignore[no-untyped-def]
+    """Complete with form data: 409 if no longer open, 422 if invalid, 403 if not yours."""
+    payload = request.get_json(silent=False) if request.data else {}
+    task = services.complete(task_id, caller(), payload)
+    commit_and_dispatch()
+    return task

@@ -1,0 +1,52 @@
+"""Task inbox schemas (api.md)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from app.schemas import PageArgs
+
+
+class TaskListArgs(PageArgs):
+    scope = fields.String(load_default=None, validate=validate.OneOf(["mine", "candidate", "team"]))
+    status = fields.String(load_default="open", validate=validate.OneOf(["open", "completed", "all"]))
+
+
+class TaskSchema(Schema):
+    id = fields.Integer()
+    task_key = fields.String()
+    title = fields.String()
+    process_key = fields.String()
+    process_version = fields.Integer()
+    application_no = fields.String(allow_none=True)
+    assignee_id = fields.Integer(allow_none=True)
+    candidate_role = fields.String(allow_none=True)
+    team_id = fields.Integer(allow_none=True)
+    status = fields.String()
+    priority = fields.Integer()
+    created_at = fields.AwareDateTime()
+    claimed_at = fields.AwareDateTime(allow_none=True)
+    completed_at = fields.AwareDateTime(allow_none=True)
+    completed_by_id = fields.Integer(allow_none=True)
+    due_at = fields.AwareDateTime(allow_none=True)
+    overdue = fields.Method("_overdue")
+
+    def _overdue(self, task) -> bool:  # type: ignore[no-untyped-def]
+        from app.models.base import utcnow
+
+        return bool(task.status == "open" and task.due_at and task.due_at < utcnow())
+
+
+class TaskPage(Schema):
+    items = fields.List(fields.Nested(TaskSchema))
+    total = fields.Integer()
+
+
+class TaskDetailSchema(TaskSchema):
+    form = fields.Dict()
+    data = fields.Dict()
+    may_complete = fields.Boolean()
+
+
+class AssignArgs(Schema):
+    user_id = fields.Integer(required=True, strict=True)

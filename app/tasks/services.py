@@ -1,0 +1,225 @@
+"""The task inbox: who sees which task, who may act on it, and the verbs of api.md.
+
+Visibility and action rights come from the same grants as everything else:
+`task.work` (own → tasks assigned to me; team/region/all → candidate tasks of those teams
+for roles I hold) and `task.view` (team pools for leads and managers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import gettext as _
+from marshmallow import ValidationError
+from sqlalchemy import ColumnElement, and_, false, or_, select, update
+
+from app import audit
+from app.auth.permissions import Caller, scope_filter
+from app.errors import ApiError, not_found
+from app.extensions import db
+from app.models import HumanTask, User
+from app.models.base import utcnow
+from app.requestctx import is_internal_client
+from app.workflow import registry, runtime
+from app.workflow.registry import FormContext
+
+
+def _candidate(who: Caller) -> ColumnElement[bool]:
+    scope = who.scope("task.work")
+    if scope in (None, "own") or not who.roles:
+        return false()
+    return and_(
+        HumanTask.assignee_id.is_(None),
+        HumanTask.candidate_role.in_(who.roles),
+        scope_filter(who, scope, team=HumanTask.team_id, region=HumanTask.region_id),
+    )
+
+
+def _team(who: Caller) -> ColumnElement[bool]:
+    scope = who.scope("task.view")
+    if scope is None:
+        return false()
+    return scope_filter(who, scope, own=HumanTask.assignee_id, team=HumanTask.team_id, region=HumanTask.region_id)
+
+
+def visibility(who: Caller, scope: str | None = None) -> ColumnElement[bool]:
+    """WHERE clause of the tasks `who` sees in `scope` (mine | candidate | team | None=all)."""
+    mine = HumanTask.assignee_id == who.id
+    if scope == "mine":
+        return mine
+    if scope == "candidate":
+        return _candidate(who)
+    if scope == "team":
+        return _team(who)
+    return or_(mine, HumanTask.completed_by_id == who.id, _candidate(who), _team(who))
+
+
+def list_tasks(who: Caller, scope: str | None, status: str, page: int, per_page: int) -> tuple[list[HumanTask], int]:
+    """A page of visible tasks, oldest due first."""
+    from sqlalchemy import func
+
+    where = [visibility(who, scope)]
+    if status == "open":
+        where.append(HumanTask.status == "open")
+    elif status == "completed":
+        where.append(HumanTask.status == "completed")
+    total = db.session.scalar(select(func.count()).select_from(HumanTask).where(*where)) or 0
+    rows = db.session.scalars(
+        select(HumanTask)
+        .where(*where)
+        .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return list(rows), total
+
+
+def get_visible(task_id: int, who: Caller) -> HumanTask:
+    """The task if `who` may see it; 404 otherwise (no leak of existence)."""
+    task = db.session.scalar(select(HumanTask).where(HumanTask.id == task_id, visibility(who)))
+    if task is None:
+        raise not_found("task")
+    return task
+
+
+def _may_perform(task: HumanTask, who: Caller) -> bool:
+    if task.assignee_id is not None:
+        return task.assignee_id == who.id
+    return db.session.scalar(select(HumanTask.id).where(HumanTask.id == task.id, _candidate(who))) is not None
+
+
+def _require_open(task: HumanTask) -> None:
+    if task.status != "open":
+        raise ApiError("conflict", _("任务已结束"), 409)
+
+
+def _require_internal(task: HumanTask, who: Caller, action: str) -> None:
+    """Approval actions only from the bank's internal network (F21); refusals are audited."""
+    handler = registry.FORMS.get(task.task_key)
+    if handler and handler.approval and not is_internal_client():
+        audit.record_refusal(action, who.id, "task", task.id, f"{task.task_key} from outside the internal network")
+        raise ApiError("internal_network_required", _("审批操作只能在行内网络进行"), 403)
+
+
+def claim(task_id: int, who: Caller) -> HumanTask:
+    """Take a candidate task; 409 if someone else holds it."""
+    task = get_visible(task_id, who)
+    _require_open(task)
+    if task.assignee_id == who.id:
+        return task
+    if task.assignee_id is not None:
+        raise ApiError("conflict", _("任务已被他人领取"), 409)
+    if not _may_perform(task, who):
+        raise ApiError("forbidden", _("不能领取此任务"), 403)
+    result = db.session.execute(
+        update(HumanTask)
+        .where(HumanTask.id == task.id, HumanTask.status == "open", HumanTask.assignee_id.is_(None))
+        .values(assignee_id=who.id, claimed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise ApiError("conflict", _("任务已被他人领取"), 409)
+    audit.record("task.claim", who.id, "task", task.id)
+    db.session.refresh(task)
+    return task
+
+
+def unclaim(task_id: int, who: Caller) -> HumanTask:
+    """Give a claimed candidate task back to the pool."""
+    task = get_visible(task_id, who)
+    _require_open(task)
+    if task.assignee_id != who.id or task.candidate_role is None:
+        raise ApiError("forbidden", _("只能退回自己领取的候选任务"), 403)
+    task.assignee_id = None
+    task.claimed_at = None
+    audit.record("task.unclaim", who.id, "task", task.id)
+    return task
+
+
+def assign(task_id: int, who: Caller, user_id: int) -> HumanTask:
+    """A team lead hands an open task of their team to one of its members."""
+    task = get_visible(task_id, who)
+    _require_open(task)
+    scope = who.scope("task.assign")
+    in_scope = scope == "all" or (scope in ("team", "region") and task.team_id in who.team_ids)
+    if not in_scope:
+        raise ApiError("forbidden", _("没有分配此任务的权限"), 403)
+    target = db.session.get(User, user_id)
+    if target is None or not target.active or (task.team_id is not None and target.team_id != task.team_id):
+        raise ApiError("validation_error", _("只能分配给本团队成员"), 422, fields={"user_id": ["not a member of the task's team"]})
+    if task.candidate_role and task.candidate_role not in target.role_codes:
+        raise ApiError(
+            "validation_error", _("该成员没有此任务所需的角色"), 422, fields={"user_id": [f"lacks role {task.candidate_role}"]}
+        )
+    before = {"assignee_id": task.assignee_id}
+    task.assignee_id = user_id
+    task.claimed_at = utcnow()
+    audit.record("task.assign", who.id, "task", task.id, before=before, after={"assignee_id": user_id})
+    return task
+
+
+def complete(task_id: int, who: Caller, payload: Any) -> HumanTask:
+    """Validate and complete a task; exactly one of several concurrent calls succeeds."""
+    task = get_visible(task_id, who)
+    _require_open(task)
+    if not _may_perform(task, who):
+        raise ApiError("forbidden", _("这不是你的任务"), 403)
+    _require_internal(task, who, "task.complete")
+    if not isinstance(payload, dict):
+        raise ApiError("bad_request", "form data must be a JSON object", 400)
+    handler = registry.FORMS[task.task_key]
+    data = runtime.instance_data(task.instance_id) if task.task_key in ("collect_materials", "supervisor_decide") else {}
+    data.setdefault("application_id", task.application_id)
+    try:
+        clean = handler.validate(payload, FormContext(task.task_key, data, who.id, task.team_id))
+    except ValidationError as exc:
+        raise ApiError("validation_error", _("表单数据无效"), 422, fields=exc.messages_dict) from exc
+    now = utcnow()
+    result = db.session.execute(
+        update(HumanTask)
+        .where(HumanTask.id == task.id, HumanTask.status == "open")
+        .values(
+            status="completed",
+            completed_at=now,
+            completed_by_id=who.id,
+            assignee_id=who.id,
+            form_data=jsonable(clean),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise ApiError("conflict", _("任务已结束"), 409)
+    clean["by"] = who.id
+    runtime.complete_user_task(task, who.id, clean)
+    if handler.after is not None:
+        handler.after(task, clean)
+    audit.record("task.complete", who.id, "task", task.id, after={"task_key": task.task_key, **jsonable(clean)})
+    db.session.refresh(task)
+    return task
+
+
+def jsonable(value: Any) -> Any:
+    """Decimal → string, recursively (for JSON columns and responses)."""
+    from decimal import Decimal
+
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def task_detail(task: HumanTask, who: Caller) -> dict[str, Any]:
+    """The task, its form schema and the data its performer needs."""
+    from app.loans.services import application_context
+
+    data = runtime.instance_data(task.instance_id)
+    handler = registry.FORMS.get(task.task_key)
+    needs = application_context(task, data, who)
+    return {
+        "form": handler.describe(data) if handler else {"fields": []},
+        "data": jsonable(needs),
+        "may_complete": task.status == "open" and _may_perform(task, who),
+    }

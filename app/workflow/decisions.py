@@ -1,0 +1,153 @@
+"""DMN decision tables evaluated with the checks SpiffWorkflow does not make.
+
+SpiffWorkflow's DMN engine returns the first match under UNIQUE, silently returns
+nothing when no rule matches, and ignores `typeRef`. Ours evaluates every rule through
+the sandbox, insists on exactly one match under UNIQUE (naming the rules otherwise),
+treats no match as an error, and coerces outputs to their declared type. The lifecycle's
+business rule tasks and `POST /decisions/{id}/evaluate` share this one evaluator.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from SpiffWorkflow.dmn.specs.model import DecisionTable
+
+from app.workflow import sandbox
+
+SUPPORTED_HIT_POLICIES = ("UNIQUE", "FIRST")
+_INPUT_NAME = "input_value"
+_QUESTION = re.compile(r"\?(?=(?:[^'\"]|['\"][^'\"]*['\"])*$)")
+_DECIMAL_TEXT = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+class DecisionError(ValueError):
+    """A decision could not produce one well-typed answer; `rule` names the culprit."""
+
+    def __init__(self, decision_id: str, message: str) -> None:
+        super().__init__(f"decision '{decision_id}': {message}")
+        self.decision_id = decision_id
+
+
+def coerce_inputs(value: Any) -> Any:
+    """Client JSON → decision values: decimal strings and floats become Decimal."""
+    if isinstance(value, dict):
+        return {k: coerce_inputs(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [coerce_inputs(v) for v in value]
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, str) and _DECIMAL_TEXT.match(value.strip()):
+        try:
+            return Decimal(value.strip())
+        except InvalidOperation:
+            return value
+    return value
+
+
+def _is_standalone(text: str) -> bool:
+    try:
+        ast.parse(text, mode="eval")
+    except SyntaxError:
+        return False
+    return True
+
+
+def entry_expression(text: str) -> str:
+    """An input entry as a full expression over `input_value` (the spiff cell dialect:
+    `?` stands for the input, a bare value means equality, else the text is appended)."""
+    if _QUESTION.search(text):
+        return _QUESTION.sub(_INPUT_NAME, text)
+    if _is_standalone(text):
+        return f"{_INPUT_NAME} == ({text})"
+    return f"{_INPUT_NAME} {text}"
+
+
+def _typed(decision_id: str, name: str, type_ref: str | None, value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    kind = (type_ref or "").lower()
+    try:
+        if kind in ("number", "double", "decimal", "long"):
+            if isinstance(value, bool):
+                raise TypeError
+            return Decimal(str(value)) if isinstance(value, (int, float)) else Decimal(value)
+        if kind == "integer":
+            number = Decimal(str(value))
+            if number != number.to_integral_value() or isinstance(value, bool):
+                raise TypeError
+            return int(number)
+        if kind == "string" and not isinstance(value, str):
+            raise TypeError
+        if kind == "boolean" and not isinstance(value, bool):
+            raise TypeError
+    except (TypeError, InvalidOperation, ValueError):
+        raise DecisionError(decision_id, f"output '{name}' = {value!r} is not of type {type_ref}") from None
+    return value
+
+
+def evaluate_table(decision_id: str, table: DecisionTable, data: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate one table over `data` and return its outputs by name."""
+    names = dict(data)
+    try:
+        values = {inp.id: sandbox.evaluate(inp.expression, names) for inp in table.inputs}
+    except sandbox.UnsafeExpression:
+        raise
+    except Exception as exc:  # a missing variable or a bad type in the inputs
+        raise DecisionError(decision_id, f"input could not be evaluated: {exc}") from exc
+    matched = []
+    for index, rule in enumerate(table.rules, start=1):
+        if _rule_matches(decision_id, rule, values, names):
+            matched.append((index, rule))
+            if table.hit_policy == "FIRST":
+                break
+    if not matched:
+        raise DecisionError(decision_id, f"no rule matched the inputs {values_for_message(values, table)}")
+    if table.hit_policy == "UNIQUE" and len(matched) > 1:
+        rows = ", ".join(f"rule {index}" for index, _ in matched)
+        raise DecisionError(decision_id, f"hit policy UNIQUE but {rows} all matched")
+    _, rule = matched[0]
+    outputs: dict[str, Any] = {}
+    for entry in rule.outputEntries:
+        name = entry.output.name or entry.output.label
+        text = (entry.text or "").strip()
+        raw = sandbox.evaluate(text, names) if text else None
+        outputs[name] = _typed(decision_id, name, entry.output.typeRef, raw)
+    return outputs
+
+
+def values_for_message(values: dict[str, Any], table: DecisionTable) -> str:
+    """Render input values for an error message."""
+    labels = {inp.id: inp.label or inp.expression for inp in table.inputs}
+    return ", ".join(f"{labels[key]}={value}" for key, value in values.items())
+
+
+def _rule_matches(decision_id: str, rule: Any, values: dict[str, Any], names: dict[str, Any]) -> bool:
+    for entry in rule.inputEntries:
+        for text in entry.lhs:
+            if text is None or not str(text).strip():
+                continue
+            try:
+                if not sandbox.evaluate(entry_expression(str(text)), {**names, _INPUT_NAME: values[entry.input.id]}):
+                    return False
+            except sandbox.UnsafeExpression:
+                raise
+            except Exception as exc:
+                raise DecisionError(decision_id, f"rule {rule.row_number or rule.id}: {exc}") from exc
+    return True
+
+
+class CheckedDecisionEngine:
+    """Stands in for SpiffWorkflow's DMNEngine behind a business rule task; its result is
+    placed under the decision id (`loan_amount: {strategy, final_amount}`), so two
+    tables with the same output names do not overwrite each other."""
+
+    def __init__(self, decision_id: str, decision_table: DecisionTable) -> None:
+        self.decision_id = decision_id
+        self.decision_table = decision_table
+
+    def result(self, task: Any) -> dict[str, Any]:
+        return {self.decision_id: evaluate_table(self.decision_id, self.decision_table, task.data)}

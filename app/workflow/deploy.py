@@ -1,0 +1,328 @@
+"""Versioned deployment of BPMN processes and DMN decisions (F19).
+
+A deployment validates everything first and stores nothing unless all of it is sound:
+well-formed XML, a spec SpiffWorkflow accepts, only registered task keys and service
+operations, every called decision present, and every expression inside the sandbox's
+allowlist. Unchanged files make no new version. A process is re-versioned when a
+decision it calls changes, so new instances get the new rule and running ones keep the
+version they started on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, UserTask
+from sqlalchemy import func, select
+
+from app.errors import ApiError
+from app.extensions import db
+from app.models import ProcessDefinition, Role
+from app.workflow import registry, sandbox
+from app.workflow.decisions import SUPPORTED_HIT_POLICIES, entry_expression
+from app.workflow.specs import AsyncServiceTask, YdxParser, spec_to_json
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+_SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
+
+# (local tag, namespace, mode) of elements whose text is an expression or a script
+_BPMN_EXPRESSIONS = (
+    ("conditionExpression", BPMN_NS, "eval"),
+    ("completionCondition", BPMN_NS, "eval"),
+    ("loopCardinality", BPMN_NS, "eval"),
+    ("timeDuration", BPMN_NS, "eval"),
+    ("timeDate", BPMN_NS, "eval"),
+    ("timeCycle", BPMN_NS, "eval"),
+    ("script", BPMN_NS, "exec"),
+    ("preScript", SPIFF_NS, "exec"),
+    ("postScript", SPIFF_NS, "exec"),
+)
+_EXPRESSION_PROPERTIES = ("assignee",)
+
+
+@dataclass
+class Upload:
+    """One uploaded file."""
+
+    name: str
+    content: bytes
+    root: Any = None
+    kind: str = ""
+    checksum: str = ""
+    keys: list[str] = field(default_factory=list)
+
+
+class DeploymentErrors:
+    """Collects problems per file so one 422 names all of them."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, list[str]] = {}
+
+    def add(self, file_name: str, message: str) -> None:
+        self.fields.setdefault(file_name or "deployment", []).append(message)
+
+    def raise_if_any(self) -> None:
+        if self.fields:
+            first_file, messages = next(iter(self.fields.items()))
+            raise ApiError(
+                "invalid_deployment", f"{first_file}: {messages[0]}", 422, fields=dict(self.fields)
+            )
+
+
+def _element_id(node: Any) -> str:
+    while node is not None:
+        if node.get("id"):
+            return node.get("id")
+        node = node.getparent()
+    return "?"
+
+
+def _check_expression(errors: DeploymentErrors, upload: Upload, node: Any, source: str, mode: str) -> None:
+    try:
+        sandbox.check(source, mode)  # type: ignore[arg-type]
+    except sandbox.UnsafeExpression as exc:
+        errors.add(upload.name, f"element '{_element_id(node)}': {exc.reason} in `{source.strip()[:120]}`")
+
+
+def _check_bpmn_expressions(errors: DeploymentErrors, upload: Upload, roles: set[str]) -> None:
+    for tag, namespace, mode in _BPMN_EXPRESSIONS:
+        for node in upload.root.iter(f"{{{namespace}}}{tag}"):
+            if node.text and node.text.strip():
+                _check_expression(errors, upload, node, node.text, mode)
+    for node in upload.root.iter(f"{{{SPIFF_NS}}}parameter"):
+        if node.get("value"):
+            _check_expression(errors, upload, node, node.get("value"), "eval")
+    for node in upload.root.iter(f"{{{SPIFF_NS}}}property"):
+        name, value = node.get("name"), node.get("value") or ""
+        if name in _EXPRESSION_PROPERTIES:
+            _check_expression(errors, upload, node, value, "eval")
+        elif name == "due" and not _DURATION.match(value):
+            errors.add(upload.name, f"element '{_element_id(node)}': due '{value}' is not an ISO-8601 duration")
+        elif name == "candidate_role" and value not in roles:
+            errors.add(upload.name, f"element '{_element_id(node)}': unknown candidate_role '{value}'")
+
+
+def _check_dmn(errors: DeploymentErrors, upload: Upload) -> None:
+    decisions = [node for node in upload.root.iter() if etree.QName(node).localname == "decision"]
+    if len(decisions) != 1:
+        errors.add(upload.name, f"a DMN file must hold exactly one decision, found {len(decisions)}")
+        return
+    upload.keys = [decisions[0].get("id")]
+    for node in upload.root.iter():
+        local = etree.QName(node).localname if isinstance(node.tag, str) else ""
+        if local == "decisionTable":
+            policy = node.get("hitPolicy", "UNIQUE")
+            if policy not in SUPPORTED_HIT_POLICIES:
+                errors.add(upload.name, f"element '{_element_id(node)}': hit policy {policy} is not supported")
+        if local != "text" or not (node.text or "").strip():
+            continue
+        parent = etree.QName(node.getparent()).localname
+        text = node.text.strip()
+        if parent == "inputExpression" or parent == "outputEntry":
+            _check_expression(errors, upload, node, text, "eval")
+        elif parent == "inputEntry" and text != "-":
+            _check_expression(errors, upload, node, entry_expression(text), "eval")
+
+
+def _read(uploads: list[Upload], errors: DeploymentErrors, roles: set[str]) -> None:
+    for upload in uploads:
+        lowered = upload.name.lower()
+        upload.kind = "process" if lowered.endswith(".bpmn") else "decision" if lowered.endswith(".dmn") else ""
+        if not upload.kind:
+            errors.add(upload.name, "only .bpmn and .dmn files can be deployed")
+            continue
+        upload.checksum = hashlib.sha256(upload.content).hexdigest()
+        try:
+            upload.root = etree.fromstring(upload.content, _SAFE_XML)
+        except etree.XMLSyntaxError as exc:
+            errors.add(upload.name, f"malformed XML: {exc.msg} (line {exc.lineno})")
+            continue
+        if upload.kind == "process":
+            upload.keys = [
+                node.get("id")
+                for node in upload.root.iter(f"{{{BPMN_NS}}}process")
+                if node.get("isExecutable", "true").lower() == "true"
+            ]
+            if not upload.keys:
+                errors.add(upload.name, "no executable process in the file")
+            _check_bpmn_expressions(errors, upload, roles)
+        else:
+            _check_dmn(errors, upload)
+
+
+def _latest(kind: str) -> dict[str, ProcessDefinition]:
+    newest = (
+        select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("version"))
+        .where(ProcessDefinition.kind == kind)
+        .group_by(ProcessDefinition.key)
+        .subquery()
+    )
+    rows = db.session.scalars(
+        select(ProcessDefinition).join(
+            newest,
+            (ProcessDefinition.key == newest.c.key) & (ProcessDefinition.version == newest.c.version),
+        ).where(ProcessDefinition.kind == kind)
+    )
+    return {row.key: row for row in rows}
+
+
+def _called_decisions(root: Any) -> dict[str, str]:
+    refs: dict[str, str] = {}
+    for task in root.iter(f"{{{BPMN_NS}}}businessRuleTask"):
+        called = task.find(f".//{{{SPIFF_NS}}}calledDecisionId")
+        refs[task.get("id")] = (called.text or "").strip() if called is not None else ""
+    return refs
+
+
+def _check_spec(errors: DeploymentErrors, file_name: str, spec: Any, subprocess_specs: dict[str, Any]) -> None:
+    for container in (spec, *subprocess_specs.values()):
+        for task_spec in container.task_specs.values():
+            if isinstance(task_spec, UserTask) and task_spec.bpmn_id not in registry.FORMS:
+                errors.add(file_name, f"element '{task_spec.bpmn_id}': unknown task key (no form is registered for it)")
+            if isinstance(task_spec, AsyncServiceTask) and task_spec.operation_name not in registry.SERVICES:
+                errors.add(
+                    file_name,
+                    f"element '{task_spec.bpmn_id}': unknown service operation '{task_spec.operation_name}'",
+                )
+
+
+def deploy(files: list[tuple[str, bytes]], actor_id: int | None) -> list[ProcessDefinition]:
+    """Validate and store new versions; returns only what changed (empty if nothing did)."""
+    errors = DeploymentErrors()
+    if not files:
+        raise ApiError("validation_error", "no file uploaded", 422, fields={"file": ["at least one file is required"]})
+    uploads = [Upload(name, content) for name, content in files]
+    roles = set(db.session.scalars(select(Role.code)))
+    _read(uploads, errors, roles)
+    errors.raise_if_any()
+
+    latest_decisions = _latest("decision")
+    latest_processes = _latest("process")
+    decision_sources: dict[str, tuple[str, bytes, str]] = {
+        key: (row.file_name, row.source.encode(), row.checksum) for key, row in latest_decisions.items()
+    }
+    changed_decisions: set[str] = set()
+    for upload in uploads:
+        if upload.kind == "decision":
+            key = upload.keys[0]
+            if key not in latest_decisions or latest_decisions[key].checksum != upload.checksum:
+                changed_decisions.add(key)
+            decision_sources[key] = (upload.name, upload.content, upload.checksum)
+
+    process_sources: dict[str, tuple[str, bytes, str]] = {}
+    for upload in uploads:
+        if upload.kind == "process":
+            for key in upload.keys:
+                process_sources[key] = (upload.name, upload.content, upload.checksum)
+    for key, row in latest_processes.items():
+        if key not in process_sources and set(row.bound_decisions) & changed_decisions:
+            process_sources[key] = (row.file_name, row.source.encode(), row.checksum)
+
+    parser = YdxParser()
+    for key, (name, content, _) in decision_sources.items():
+        try:
+            parser.add_dmn_xml(etree.fromstring(content, _SAFE_XML), filename=name)
+        except (ValidationException, SpiffWorkflowException, etree.XMLSyntaxError) as exc:
+            errors.add(name, _describe(exc))
+    errors.raise_if_any()
+    seen_files: set[str] = set()
+    for key, (name, content, _) in process_sources.items():
+        if name in seen_files:
+            continue
+        seen_files.add(name)
+        try:
+            parser.add_bpmn_xml(etree.ElementTree(etree.fromstring(content, _SAFE_XML)), filename=name)
+        except (ValidationException, SpiffWorkflowException, etree.XMLSyntaxError) as exc:
+            errors.add(name, _describe(exc))
+    errors.raise_if_any()
+
+    prepared: list[dict[str, Any]] = []
+    for key, (name, content, checksum) in process_sources.items():
+        refs = _called_decisions(etree.fromstring(content, _SAFE_XML))
+        for task_id, decision_id in refs.items():
+            if decision_id not in decision_sources:
+                errors.add(name, f"element '{task_id}': called decision '{decision_id}' is not deployed or uploaded")
+        if errors.fields:
+            continue
+        try:
+            spec = parser.get_spec(key)
+            subprocess_specs = parser.get_subprocess_specs(key)
+        except (ValidationException, SpiffWorkflowException) as exc:
+            errors.add(name, _describe(exc))
+            continue
+        _check_spec(errors, name, spec, subprocess_specs)
+        for task_spec in spec.task_specs.values():
+            if isinstance(task_spec, BusinessRuleTask) and task_spec.bpmn_id not in refs:
+                errors.add(name, f"element '{task_spec.bpmn_id}': business rule task without calledDecisionId")
+        prepared.append(
+            {
+                "key": key,
+                "name": getattr(spec, "description", None) or spec.name or key,
+                "file_name": name,
+                "source": content.decode(),
+                "checksum": checksum,
+                "refs": refs,
+                "spec_json": spec_to_json(spec, subprocess_specs, refs),
+            }
+        )
+    errors.raise_if_any()
+
+    created: list[ProcessDefinition] = []
+    decision_versions = {key: row.version for key, row in latest_decisions.items()}
+    for upload in uploads:
+        if upload.kind != "decision" or upload.keys[0] not in changed_decisions:
+            continue
+        key = upload.keys[0]
+        version = decision_versions.get(key, 0) + 1
+        decision_versions[key] = version
+        name_node = next(node for node in upload.root.iter() if etree.QName(node).localname == "decision")
+        created.append(
+            ProcessDefinition(
+                kind="decision",
+                key=key,
+                version=version,
+                name=name_node.get("name") or key,
+                checksum=upload.checksum,
+                file_name=upload.name,
+                source=upload.content.decode(),
+                bound_decisions={},
+                deployed_by_id=actor_id,
+            )
+        )
+    for item in prepared:
+        bound = {decision_id: decision_versions[decision_id] for decision_id in set(item["refs"].values())}
+        current = latest_processes.get(item["key"])
+        if current and current.checksum == item["checksum"] and current.bound_decisions == bound:
+            continue
+        created.append(
+            ProcessDefinition(
+                kind="process",
+                key=item["key"],
+                version=(current.version if current else 0) + 1,
+                name=item["name"],
+                checksum=item["checksum"],
+                file_name=item["file_name"],
+                source=item["source"],
+                bound_decisions=bound,
+                spec_json=item["spec_json"],
+                deployed_by_id=actor_id,
+            )
+        )
+    db.session.add_all(created)
+    db.session.flush()
+    return created
+
+
+def _describe(exc: Exception) -> str:
+    element = getattr(exc, "id", "") or getattr(exc, "name", "")
+    line = getattr(exc, "line_number", "")
+    where = f"element '{element}'" if element else "file"
+    return f"{where}{f' (line {line})' if line else ''}: {exc}"

@@ -1,0 +1,101 @@
+"""Executing outbox rows: call the service handler, then finish the service task.
+
+Each row runs in its own transaction, exactly once: the row is locked and must still be
+pending; the handler gets the outbox id as its idempotency key. A failure is recorded
+with a backoff; after `MAX_ATTEMPTS` the row becomes an incident (status `failed`),
+visible and retryable by an administrator.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import g
+from sqlalchemy import select, update
+
+from app.extensions import db
+from app.models import Outbox
+from app.models.base import utcnow
+from app.workflow import registry, runtime
+from app.workflow.specs import REGISTRY
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5
+STALE_AFTER = timedelta(seconds=30)
+
+
+def run_one(outbox_id: int) -> list[int]:
+    """Process one row and commit; returns the outbox ids its advance created."""
+    g.pop("ydx_outbox", None)
+    row = db.session.scalar(
+        select(Outbox).where(Outbox.id == outbox_id, Outbox.status == "pending").with_for_update(skip_locked=True)
+    )
+    if row is None or row.available_at > utcnow():
+        db.session.rollback()
+        return []
+    call = registry.ServiceCall(
+        operation=row.operation,
+        idempotency_key=f"outbox-{row.id}",
+        instance_id=row.instance_id,
+        data=REGISTRY.restore(row.payload.get("data", {})),
+        params=REGISTRY.restore(row.payload.get("params", {})),
+    )
+    try:
+        handler = registry.SERVICES[row.operation]
+        result = handler(call)
+        runtime.finish_service(row.instance_id, row.spiff_task_id, result)
+        row.status = "done"
+        row.attempts += 1
+        row.processed_at = utcnow()
+        db.session.commit()
+    except Exception as exc:
+        db.session.rollback()
+        g.pop("ydx_outbox", None)
+        _record_failure(outbox_id, exc)
+        return []
+    return g.pop("ydx_outbox", [])
+
+
+def _record_failure(outbox_id: int, exc: Exception) -> None:
+    log.warning("outbox %s failed: %s", outbox_id, exc, exc_info=True)
+    row = db.session.get(Outbox, outbox_id)
+    if row is None:
+        return
+    row.attempts += 1
+    row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+    if row.attempts >= MAX_ATTEMPTS:
+        row.status = "failed"
+    else:
+        row.available_at = utcnow() + timedelta(seconds=5 * 2**row.attempts)
+    db.session.commit()
+
+
+def run_inline(ids: list[int]) -> None:
+    """Embedded mode: run rows and whatever they lead to, in this process."""
+    queue = list(ids)
+    while queue:
+        queue.extend(run_one(queue.pop(0)))
+
+
+def due_ids(limit: int = 100) -> list[int]:
+    """Pending rows that are due and were not picked up (relay after a crash or broker outage)."""
+    now = utcnow()
+    return list(
+        db.session.scalars(
+            select(Outbox.id)
+            .where(Outbox.status == "pending", Outbox.available_at <= now - STALE_AFTER)
+            .order_by(Outbox.id)
+            .limit(limit)
+        )
+    )
+
+
+def retry_failed(outbox_id: int) -> bool:
+    """Put an incident back in the queue (administrator action)."""
+    result = db.session.execute(
+        update(Outbox)
+        .where(Outbox.id == outbox_id, Outbox.status == "failed")
+        .values(status="pending", attempts=0, available_at=utcnow())
+    )
+    return result.rowcount == 1

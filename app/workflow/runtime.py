@@ -1,0 +1,349 @@
+"""Running instances: start, complete a user task, finish a service task.
+
+Every verb runs inside the caller's transaction and touches the database a handful of
+times: lock the instance row, write its state with a version check, bulk-insert new inbox
+rows, mark the completed/cancelled ones, append outbox rows and the stage history. The
+inbox (`human_task`), the stage and the outbox are projections rewritten after every
+advance; nothing else reads the serialized state.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from flask import g, has_app_context
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import func, insert, select, update
+
+from app.errors import ApiError
+from app.extensions import db
+from app.models import Application, HumanTask, Outbox, ProcessDefinition, ProcessInstance, StageEntry
+from app.models.base import utcnow
+from app.workflow import sandbox
+from app.workflow.decisions import DecisionError
+from app.workflow.specs import (
+    REGISTRY,
+    SERIALIZER_VERSION,
+    AsyncServiceTask,
+    ProcessSpec,
+    cached_spec,
+    dump_state,
+    load_state,
+    new_workflow,
+)
+
+log = logging.getLogger(__name__)
+_DURATION = re.compile(r"^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
+OPEN_KEY = "ydx_open"
+STAGE_KEY = "ydx_stage"
+CONTEXT_KEY = "ydx_context"
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """ISO-8601 durations of weeks, days, hours, minutes, seconds (`P2D`, `PT4H`)."""
+    match = _DURATION.match(text or "")
+    if not match:
+        return None
+    weeks, days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+class WorkflowFailure(ApiError):
+    """The diagram or a rule failed while advancing; names the BPMN element."""
+
+    def __init__(self, element: str, message: str) -> None:
+        super().__init__("workflow_error", f"{element}: {message}", 422, fields={"element": element})
+
+
+def _run(action: Any) -> None:
+    """Run engine steps, turning library errors into a failure that names the element."""
+    try:
+        action()
+    except SpiffWorkflowException as exc:
+        task_spec = getattr(exc, "task_spec", None)
+        element = getattr(task_spec, "bpmn_id", None) or "workflow"
+        cause = getattr(exc, "exception", None) or exc
+        if isinstance(cause, (sandbox.UnsafeExpression, DecisionError)):
+            raise WorkflowFailure(element, str(cause)) from exc
+        raise WorkflowFailure(element, str(exc)) from exc
+    except (DecisionError, sandbox.UnsafeExpression) as exc:
+        raise WorkflowFailure("workflow", str(exc)) from exc
+    except NameError as exc:  # SpiffWorkflow's error path itself raises NameError (notes)
+        raise WorkflowFailure("workflow", f"engine error: {exc}") from exc
+
+
+@dataclass
+class Projection:
+    """What one advance changed, ready to be written in bulk."""
+
+    new_tasks: list[dict[str, Any]] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    stage: str | None = None
+
+
+def _properties(task: Any) -> dict[str, str]:
+    return (getattr(task.task_spec, "extensions", None) or {}).get("properties", {})
+
+
+def _project(workflow: Any, definition: ProcessDefinition, now: datetime) -> Projection:
+    """Compare the workflow's waiting points with what the projection already holds."""
+    projection = Projection()
+    context = workflow.data.get(CONTEXT_KEY, {})
+    known_open = set(workflow.data.get(OPEN_KEY, []))
+    ready = workflow.get_tasks(state=TaskState.READY, manual=True)
+    ready_ids = {str(task.id) for task in ready}
+    for task in ready:
+        spiff_id = str(task.id)
+        if spiff_id in known_open:
+            continue
+        props = _properties(task)
+        assignee = None
+        if props.get("assignee"):
+            try:
+                value = sandbox.evaluate(props["assignee"], task.data)
+            except Exception as exc:
+                raise WorkflowFailure(task.task_spec.bpmn_id, f"assignee expression failed: {exc}") from exc
+            assignee = int(value) if value is not None else None
+        due = parse_duration(props.get("due", ""))
+        projection.new_tasks.append(
+            {
+                "spiff_task_id": spiff_id,
+                "task_key": task.task_spec.bpmn_id,
+                "title": task.task_spec.bpmn_name or task.task_spec.bpmn_id,
+                "process_key": definition.key,
+                "process_version": definition.version,
+                "application_id": context.get("application_id"),
+                "application_no": context.get("application_no"),
+                "team_id": context.get("team_id"),
+                "region_id": context.get("region_id"),
+                "candidate_role": props.get("candidate_role") if assignee is None else props.get("candidate_role"),
+                "assignee_id": assignee,
+                "status": "open",
+                "priority": int(props.get("priority", 50)),
+                "created_at": now,
+                "due_at": now + due if due else None,
+            }
+        )
+        projection.stage = props.get("stage") or projection.stage
+    projection.cancelled = sorted(known_open - ready_ids)
+    for task in workflow.get_tasks(state=TaskState.STARTED):
+        if not isinstance(task.task_spec, AsyncServiceTask) or task.internal_data.get("outbox"):
+            continue
+        task.internal_data["outbox"] = True
+        projection.outbox.append(
+            {
+                "spiff_task_id": str(task.id),
+                "operation": task.task_spec.operation_name,
+                "payload": {
+                    "data": REGISTRY.convert(REGISTRY.clean(task.data)),
+                    "params": REGISTRY.convert(task.internal_data.get("service_params", {})),
+                    "result_variable": task.task_spec.result_variable,
+                    "element": task.task_spec.bpmn_id,
+                },
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
+                "available_at": now,
+            }
+        )
+        projection.stage = _properties(task).get("stage") or projection.stage
+    workflow.data[OPEN_KEY] = sorted(ready_ids)
+    if projection.stage == workflow.data.get(STAGE_KEY):
+        projection.stage = None
+    elif projection.stage:
+        workflow.data[STAGE_KEY] = projection.stage
+    return projection
+
+
+def _write(instance_id: int, projection: Projection, workflow: Any, actor_id: int | None, now: datetime) -> None:
+    if projection.new_tasks:
+        db.session.execute(insert(HumanTask), [dict(row, instance_id=instance_id) for row in projection.new_tasks])
+    if projection.cancelled:
+        db.session.execute(
+            update(HumanTask)
+            .where(HumanTask.instance_id == instance_id, HumanTask.spiff_task_id.in_(projection.cancelled))
+            .where(HumanTask.status == "open")
+            .values(status="cancelled", completed_at=now)
+        )
+    if projection.outbox:
+        rows = [dict(row, instance_id=instance_id) for row in projection.outbox]
+        ids = db.session.scalars(insert(Outbox).returning(Outbox.id), rows).all()
+        if has_app_context():
+            g.setdefault("ydx_outbox", []).extend(ids)
+    application_id = workflow.data.get(CONTEXT_KEY, {}).get("application_id")
+    if projection.stage and application_id:
+        db.session.execute(
+            update(Application).where(Application.id == application_id).values(stage=projection.stage, updated_at=now)
+        )
+        db.session.execute(
+            insert(StageEntry).values(application_id=application_id, stage=projection.stage, actor_id=actor_id, at=now)
+        )
+
+
+def latest_definition(process_key: str) -> ProcessDefinition:
+    """The newest deployed version of a process (new instances always start on it)."""
+    definition = db.session.scalar(
+        select(ProcessDefinition)
+        .where(ProcessDefinition.kind == "process", ProcessDefinition.key == process_key)
+        .order_by(ProcessDefinition.version.desc())
+        .limit(1)
+    )
+    if definition is None:
+        raise ApiError("process_not_deployed", f"process '{process_key}' is not deployed", 409)
+    return definition
+
+
+def _process(definition_id: int) -> ProcessSpec:
+    def load() -> str:
+        return db.session.scalar(select(ProcessDefinition.spec_json).where(ProcessDefinition.id == definition_id))
+
+    return cached_spec(definition_id, load)
+
+
+def start(
+    process_key: str,
+    business_key: str,
+    data: dict[str, Any],
+    *,
+    context: dict[str, Any],
+    actor_id: int | None = None,
+) -> ProcessInstance:
+    """Start the newest version of `process_key` and run it to its first waiting points."""
+    definition = latest_definition(process_key)
+    workflow = new_workflow(_process(definition.id))
+    workflow.data[CONTEXT_KEY] = context
+    for task in workflow.get_tasks(state=TaskState.READY):
+        task.data.update(data)
+    _run(workflow.do_engine_steps)
+    now = utcnow()
+    projection = _project(workflow, definition, now)
+    instance = ProcessInstance(
+        definition_id=definition.id,
+        business_key=business_key,
+        application_id=context.get("application_id"),
+        status="completed" if workflow.completed else "running",
+        state=dump_state(workflow),
+        serializer_version=SERIALIZER_VERSION,
+        version=1,
+        created_at=now,
+        updated_at=now,
+        completed_at=now if workflow.completed else None,
+    )
+    db.session.add(instance)
+    db.session.flush()
+    _write(instance.id, projection, workflow, actor_id, now)
+    return instance
+
+
+@dataclass
+class Loaded:
+    """An instance row locked for update, its definition and its live workflow."""
+
+    instance: ProcessInstance
+    definition: ProcessDefinition
+    workflow: Any
+
+
+def _lock(instance_id: int) -> Loaded:
+    row = db.session.execute(
+        select(ProcessInstance, ProcessDefinition)
+        .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+        .where(ProcessInstance.id == instance_id)
+        .with_for_update(of=ProcessInstance)
+    ).first()
+    if row is None:
+        raise ApiError("not_found", "process instance not found", 404)
+    instance, definition = row
+    if instance.serializer_version != SERIALIZER_VERSION:
+        raise ApiError("unsupported_state", f"instance state format {instance.serializer_version} is not supported", 409)
+    return Loaded(instance, definition, load_state(_process(definition.id), instance.state))
+
+
+def _persist(loaded: Loaded, actor_id: int | None) -> None:
+    """Write state with an optimistic version check, then the projections."""
+    now = utcnow()
+    projection = _project(loaded.workflow, loaded.definition, now)
+    done = loaded.workflow.completed
+    result = db.session.execute(
+        update(ProcessInstance)
+        .where(ProcessInstance.id == loaded.instance.id, ProcessInstance.version == loaded.instance.version)
+        .values(
+            state=dump_state(loaded.workflow),
+            version=ProcessInstance.version + 1,
+            status="completed" if done else "running",
+            updated_at=now,
+            completed_at=now if done else None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise ApiError("stale_version", "the process instance was changed by someone else; reload and retry", 409)
+    _write(loaded.instance.id, projection, loaded.workflow, actor_id, now)
+
+
+def complete_user_task(task: HumanTask, actor_id: int, form: dict[str, Any]) -> None:
+    """Advance the instance past a user task with validated form data.
+
+    The caller has already claimed the inbox row (status open → completed) in this
+    transaction, so a second completion of the same task cannot get here.
+    """
+    loaded = _lock(task.instance_id)
+    spiff_task = loaded.workflow.get_task_from_id(UUID(task.spiff_task_id))
+    if spiff_task is None or spiff_task.state != TaskState.READY:
+        raise ApiError("conflict", "task is no longer open", 409)
+    parent_spec = spiff_task.parent.task_spec if spiff_task.parent else None
+    if isinstance(parent_spec, MultiInstanceTask) and parent_spec.output_item is not None:
+        item = dict(form)
+        if parent_spec.input_item is not None:
+            item[parent_spec.input_item.bpmn_id] = spiff_task.data.get(parent_spec.input_item.bpmn_id)
+        spiff_task.data[parent_spec.output_item.bpmn_id] = item
+    else:
+        spiff_task.data[task.task_key] = dict(form)
+    _run(spiff_task.run)
+    _run(loaded.workflow.do_engine_steps)
+    _persist(loaded, actor_id)
+
+
+def finish_service(instance_id: int, spiff_task_id: str, result: dict[str, Any]) -> None:
+    """The worker's way back in: store a service task's result and advance."""
+    loaded = _lock(instance_id)
+    spiff_task = loaded.workflow.get_task_from_id(UUID(spiff_task_id))
+    if spiff_task is None or spiff_task.state != TaskState.STARTED:
+        raise ApiError("conflict", "service task is not waiting for a result", 409)
+    spiff_task.data[spiff_task.task_spec.result_variable] = result
+    _run(spiff_task.complete)
+    _run(loaded.workflow.do_engine_steps)
+    _persist(loaded, None)
+
+
+def instance_data(instance_id: int) -> dict[str, Any]:
+    """The newest task data of an instance (read-only; for detail views and handlers)."""
+    row = db.session.execute(
+        select(ProcessInstance.state, ProcessInstance.definition_id).where(ProcessInstance.id == instance_id)
+    ).first()
+    if row is None:
+        return {}
+    workflow = load_state(_process(row.definition_id), row.state)
+    last = workflow.last_task or workflow.task_tree
+    tasks = sorted(workflow.get_tasks(), key=lambda t: t.last_state_change)
+    data: dict[str, Any] = {}
+    for task in tasks:
+        if task.state in (TaskState.COMPLETED, TaskState.STARTED, TaskState.READY):
+            data.update(task.data)
+    data.update(last.data)
+    return data
+
+
+def open_outbox_count(instance_id: int) -> int:
+    """Pending effects of an instance (diagnostics)."""
+    return db.session.scalar(
+        select(func.count()).select_from(Outbox).where(Outbox.instance_id == instance_id, Outbox.status == "pending")
+    ) or 0

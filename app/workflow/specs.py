@@ -1,0 +1,173 @@
+"""Parsing, serializing and caching process specs; the only place that builds SpiffWorkflow objects.
+
+A spec is parsed once at deployment, stored as JSON once per version, and restored into
+a per-process cache keyed by the definition id: requests never re-parse XML and instance
+rows never carry the spec (see ../shared/notes/spiffworkflow-3.2.md, "Cost").
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.parser.util import full_tag
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_STATE_VERSION
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.dmn.specs.model import DecisionTable
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
+from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, ServiceTask
+
+from app.workflow.sandbox import SandboxEnvironment
+
+SERIALIZER_VERSION = f"ydx1/{SPIFF_STATE_VERSION}"
+
+
+class AsyncServiceTask(ServiceTask):
+    """A service task that waits: reaching it leaves the task STARTED and the engine
+    layer writes an outbox row; the worker's result completes it later."""
+
+    def _execute(self, task):  # type: ignore[no-untyped-def]
+        task.internal_data["service_params"] = {
+            name: spec["value"] for name, spec in self.evaluate_params(task).items()
+        }
+        return None
+
+
+class StateConverter(BpmnWorkflowConverter):
+    """Serializes an instance without its spec (the spec is stored once per version)."""
+
+    def to_dict(self, workflow):  # type: ignore[no-untyped-def]
+        dct = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct, spec=None, subprocess_specs=None):  # type: ignore[no-untyped-def]
+        workflow = self.target_class(spec, subprocess_specs, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+def _build_registry():  # type: ignore[no-untyped-def]
+    config = dict(SPIFF_CONFIG)
+    config[AsyncServiceTask] = ServiceTaskConverter
+    config[BpmnWorkflow] = StateConverter
+    registry = BpmnWorkflowSerializer.configure(config)
+    registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]))
+    registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
+    return registry
+
+
+REGISTRY = _build_registry()
+
+
+class _Encoder(json.JSONEncoder):
+    def default(self, o: Any) -> Any:
+        typename = REGISTRY.typenames.get(type(o))
+        if typename is not None:
+            return REGISTRY.convert_to_dict[typename](o)
+        return super().default(o)
+
+
+class YdxParser(SpiffBpmnParser):
+    """The spiff parser with our waiting service task."""
+
+    OVERRIDE_PARSER_CLASSES = {
+        **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("serviceTask"): (SpiffBpmnParser.OVERRIDE_PARSER_CLASSES[full_tag("serviceTask")][0], AsyncServiceTask),
+    }
+
+    def __init__(self) -> None:
+        super().__init__(validator=VALIDATOR)
+
+
+@dataclass
+class ProcessSpec:
+    """A restored, ready-to-run spec with the decision each business rule task calls."""
+
+    spec: Any
+    subprocess_specs: dict[str, Any]
+    decision_refs: dict[str, str]  # business rule task id → decision id
+
+
+def spec_to_json(spec: Any, subprocess_specs: dict[str, Any], decision_refs: dict[str, str]) -> str:
+    """Serialize a parsed spec once, at deployment."""
+    return json.dumps(
+        {
+            "spec": REGISTRY.convert(spec),
+            "subprocess_specs": {k: REGISTRY.convert(v) for k, v in subprocess_specs.items()},
+            "decision_refs": decision_refs,
+        },
+        cls=_Encoder,
+    )
+
+
+def spec_from_json(text: str) -> ProcessSpec:
+    """Restore a stored spec (the serializer wires multi-instance tasks) and put our
+    checked decision evaluator behind every business rule task."""
+    from app.workflow.decisions import CheckedDecisionEngine
+
+    raw = json.loads(text)
+    spec = REGISTRY.restore(raw["spec"])
+    subprocess_specs = {k: REGISTRY.restore(v) for k, v in raw["subprocess_specs"].items()}
+    refs = raw["decision_refs"]
+    for container in (spec, *subprocess_specs.values()):
+        for task_spec in container.task_specs.values():
+            if isinstance(task_spec, BusinessRuleTask):
+                table: DecisionTable = task_spec.dmnEngine.decision_table
+                task_spec.dmnEngine = CheckedDecisionEngine(refs[task_spec.bpmn_id], table)
+    return ProcessSpec(spec, subprocess_specs, refs)
+
+
+_cache: dict[int, ProcessSpec] = {}
+_cache_lock = threading.Lock()
+
+
+def cached_spec(definition_id: int, spec_json_loader) -> ProcessSpec:  # type: ignore[no-untyped-def]
+    """The runnable spec of a deployed version; `spec_json_loader()` is called on a miss."""
+    found = _cache.get(definition_id)
+    if found is None:
+        restored = spec_from_json(spec_json_loader())
+        with _cache_lock:
+            found = _cache.setdefault(definition_id, restored)
+    return found
+
+
+def clear_cache() -> None:
+    """Forget restored specs (tests that rebuild the database reuse ids)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+SCRIPT_ENGINE = PythonScriptEngine(environment=SandboxEnvironment())
+
+
+def new_workflow(process: ProcessSpec) -> BpmnWorkflow:
+    """A fresh instance of a spec, running every expression in our sandbox."""
+    return BpmnWorkflow(process.spec, process.subprocess_specs, script_engine=SCRIPT_ENGINE)
+
+
+def dump_state(workflow: BpmnWorkflow) -> str:
+    """Instance state as JSON, without the spec."""
+    return json.dumps(REGISTRY.convert(workflow), cls=_Encoder, separators=(",", ":"))
+
+
+def load_state(process: ProcessSpec, state: str) -> BpmnWorkflow:
+    """Rebuild an instance on its (cached) spec and attach the sandboxed script engine."""
+    workflow = REGISTRY.restore(json.loads(state), spec=process.spec, subprocess_specs=process.subprocess_specs)
+    workflow.script_engine = SCRIPT_ENGINE
+    return workflow

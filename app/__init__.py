@@ -42,7 +42,7 @@ def register_proxy_fix(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Database, migrations, login, i18n, OpenAPI, rate-limit backend, Celery."""
-    from app import ratelimit
+    from app import ratelimit, sqlstats
     from workers.celery_app import celery_init_app
 
     db.init_app(app)
@@ -53,6 +53,7 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=_select_locale)
     api.init_app(app)
     ratelimit.init_app(app)
+    sqlstats.init_app(app)
     celery_init_app(app)
 
 

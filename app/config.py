@@ -66,6 +66,7 @@ def load_config(instance_path: Path, env: os._Environ[str] | dict[str, str] | No
         "YDX_CONSENT_TEXT_VERSION": env.get("YDX_CONSENT_TEXT_VERSION", "pipl-consent-2026-01"),
         "YDX_CREDIT_AUTH_TEXT_VERSION": env.get("YDX_CREDIT_AUTH_TEXT_VERSION", "credit-auth-2026-01"),
         "SQLALCHEMY_RECORD_QUERIES": False,
+        "YDX_SQL_STATS": env.get("YDX_SQL_STATS", "") == "1",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,

@@ -65,7 +65,7 @@ class HumanTask(Model):
     process_key: Mapped[str] = mapped_column(String(64))
     process_version: Mapped[int] = mapped_column(Integer)
     application_id: Mapped[int | None] = mapped_column(ForeignKey("loan_application.id"), index=True)
-    application_no: Mapped[str | None] = mapped_column(String(24))
+    application_no: Mapped[str | None] = mapped_column(String(24), index=True)
     team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"))
     region_id: Mapped[int | None] = mapped_column(ForeignKey("region.id"))
     candidate_role: Mapped[str | None] = mapped_column(String(32))

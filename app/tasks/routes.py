@@ -22,7 +22,15 @@ blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="ä»»å
 @requires("task.inbox")
 def list_tasks(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     """Tasks visible to the caller: mine, candidate (claimable), or the team pool."""
-    items, total = services.list_tasks(caller(), args["scope"], args["status"], args["page"], args["per_page"])
+    items, total = services.list_tasks(
+        caller(),
+        args["scope"],
+        args["status"],
+        args["page"],
+        args["per_page"],
+        application_no=args["application_no"],
+        task_key=args["task_key"],
+    )
     return {"items": items, "total": total}
 
 

@@ -10,6 +10,8 @@ from app.schemas import PageArgs
 class TaskListArgs(PageArgs):
     scope = fields.String(load_default=None, validate=validate.OneOf(["mine", "candidate", "team"]))
     status = fields.String(load_default="open", validate=validate.OneOf(["open", "completed", "all"]))
+    application_no = fields.String(load_default=None)
+    task_key = fields.String(load_default=None)
 
 
 class TaskSchema(Schema):

@@ -54,11 +54,24 @@ def visibility(who: Caller, scope: str | None = None) -> ColumnElement[bool]:
     return or_(mine, HumanTask.completed_by_id == who.id, _candidate(who), _team(who))
 
 
-def list_tasks(who: Caller, scope: str | None, status: str, page: int, per_page: int) -> tuple[list[HumanTask], int]:
-    """A page of visible tasks, oldest due first."""
+def list_tasks(
+    who: Caller,
+    scope: str | None,
+    status: str,
+    page: int,
+    per_page: int,
+    *,
+    application_no: str | None = None,
+    task_key: str | None = None,
+) -> tuple[list[HumanTask], int]:
+    """A page of visible tasks, oldest due first (optionally of one application / key)."""
     from sqlalchemy import func
 
     where = [visibility(who, scope)]
+    if application_no:
+        where.append(HumanTask.application_no == application_no)
+    if task_key:
+        where.append(HumanTask.task_key == task_key)
     if status == "open":
         where.append(HumanTask.status == "open")
     elif status == "completed":

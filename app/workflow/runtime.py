@@ -69,7 +69,7 @@ def _run(action: Any) -> None:
     except SpiffWorkflowException as exc:
         task_spec = getattr(exc, "task_spec", None)
         element = getattr(task_spec, "bpmn_id", None) or "workflow"
-        cause = getattr(exc, "exception", None) or exc
+        cause = getattr(exc, "exception", None) or exc.__cause__ or exc.__context__ or exc
         if isinstance(cause, (sandbox.UnsafeExpression, DecisionError)):
             raise WorkflowFailure(element, str(cause)) from exc
         raise WorkflowFailure(element, str(exc)) from exc

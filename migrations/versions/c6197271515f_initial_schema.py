@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: fbb87f6b035b
+Revision ID: c6197271515f
 Revises: 
-Create Date: 2026-11-25 18:56:15.355824
+Create Date: 2026-11-25 18:59:05.566218
 
 """
 from alembic import op
@@ -10,9 +10,11 @@ import sqlalchemy as sa
 
 import app.models.base
 
+import app.models.base
+
 
 # revision identifiers, used by Alembic.
-revision = 'fbb87f6b035b'
+revision = 'c6197271515f'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -310,6 +312,7 @@ def upgrade():
     )
     with op.batch_alter_table('human_task', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_human_task_application_id'), ['application_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_human_task_application_no'), ['application_no'], unique=False)
         batch_op.create_index(batch_op.f('ix_human_task_instance_id'), ['instance_id'], unique=False)
         batch_op.create_index('ix_human_task_open_assignee', ['status', 'assignee_id'], unique=False)
         batch_op.create_index('ix_human_task_open_team', ['status', 'team_id'], unique=False)
@@ -369,6 +372,7 @@ def downgrade():
         batch_op.drop_index('ix_human_task_open_team')
         batch_op.drop_index('ix_human_task_open_assignee')
         batch_op.drop_index(batch_op.f('ix_human_task_instance_id'))
+        batch_op.drop_index(batch_op.f('ix_human_task_application_no'))
         batch_op.drop_index(batch_op.f('ix_human_task_application_id'))
 
     op.drop_table('human_task')

@@ -1,0 +1,57 @@
+# 易贷兴 — the two commands: `make run` (embedded: SQLite, in-process tasks, demo data)
+# and `make test` (the whole suite on SQLite, then on PostgreSQL + Redis).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask --app wsgi
+PORT ?= 5000
+TEST_PG ?= postgresql+psycopg://postgres@127.0.0.1:5432/ydx_test
+
+.PHONY: run setup test test-sqlite test-postgres serve worker beat migrate deploy bench lint clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.installed
+	$(FLASK) db upgrade
+	$(FLASK) seed-demo
+	$(FLASK) process deploy
+
+run: setup
+	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+
+test: test-sqlite test-postgres
+
+test-sqlite: $(VENV)/.installed
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-postgres: $(VENV)/.installed
+	YDX_TEST_DATABASE_URL=$(TEST_PG) YDX_TEST_REDIS_URL=redis://127.0.0.1:6379/15 $(PY) -m pytest -q -p no:cacheprovider
+
+# Production mode: DATABASE_URL, REDIS_URL and SECRET_KEY come from the environment.
+serve: $(VENV)/.installed
+	$(VENV)/bin/gunicorn --bind 0.0.0.0:$(PORT) --workers $${WEB_CONCURRENCY:-4} wsgi:app
+
+worker: $(VENV)/.installed
+	$(VENV)/bin/celery -A workers.worker worker --loglevel INFO
+
+beat: $(VENV)/.installed
+	$(VENV)/bin/celery -A workers.worker beat --loglevel INFO
+
+migrate: $(VENV)/.installed
+	$(FLASK) db upgrade
+
+deploy: $(VENV)/.installed
+	$(FLASK) process deploy
+
+bench: $(VENV)/.installed
+	$(PY) bench/lifecycle.py
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check app workers tests bench
+
+clean:
+	rm -rf $(VENV) instance

@@ -22,6 +22,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(load_config(Path(app.instance_path)))
     if test_config:
         app.config.update(test_config)
+        app.config["CELERY"] = {**app.config["CELERY"], "broker_url": app.config.get("REDIS_URL") or "memory://"}
     logging.basicConfig(level=logging.INFO)
     logging.getLogger("spiff").setLevel(logging.WARNING)
     register_proxy_fix(app)

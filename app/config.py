@@ -91,6 +91,8 @@ def load_config(instance_path: Path, env: os._Environ[str] | dict[str, str] | No
             "broker_connection_retry_on_startup": True,
             "broker_connection_timeout": 3,
             "task_publish_retry": False,
+            "broker_connection_max_retries": 1,
+            "broker_transport_options": {"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
         },
     }
 

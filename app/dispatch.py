@@ -31,10 +31,9 @@ def dispatch(ids: list[int]) -> None:
     if not current_app.config.get("REDIS_URL"):
         outbox.run_inline(ids)
         return
-    from workers.tasks import run_outbox
-
+    celery = current_app.extensions["celery"]
     for outbox_id in ids:
         try:
-            run_outbox.delay(outbox_id)
+            celery.send_task("workers.tasks.run_outbox", args=[outbox_id])
         except Exception:  # broker unreachable: the relay will publish it later
             log.warning("outbox %s not published; the relay will retry", outbox_id, exc_info=True)

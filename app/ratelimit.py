@@ -6,12 +6,15 @@ the embedded default keeps them in process memory (one process serves everything
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Protocol
 
 import redis
 from flask import Flask, current_app
+
+log = logging.getLogger(__name__)
 
 
 class Counter(Protocol):
@@ -58,27 +61,45 @@ class MemoryCounter:
 
 
 class RedisCounter:
-    """Counters shared by all web nodes through Redis."""
+    """Counters shared by all web nodes through Redis.
+
+    If Redis is unreachable the limits fail open (logged): an outage of the limiter must
+    not take logins and applications down with it.
+    """
 
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
 
     def incr(self, key: str, window: int) -> int:
-        pipe = self._redis.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, window, nx=True)
-        count, _ = pipe.execute()
-        return int(count)
+        try:
+            pipe = self._redis.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, window, nx=True)
+            count, _ = pipe.execute()
+            return int(count)
+        except redis.RedisError:
+            log.warning("rate-limit counter unavailable; not counting %s", key)
+            return 0
 
     def get(self, key: str) -> int:
-        value = self._redis.get(key)
+        try:
+            value = self._redis.get(key)
+        except redis.RedisError:
+            log.warning("rate-limit counter unavailable; not limiting %s", key)
+            return 0
         return int(value) if value else 0
 
     def ttl(self, key: str) -> int:
-        return max(1, int(self._redis.ttl(key)))
+        try:
+            return max(1, int(self._redis.ttl(key)))
+        except redis.RedisError:
+            return 60
 
     def reset(self, key: str) -> None:
-        self._redis.delete(key)
+        try:
+            self._redis.delete(key)
+        except redis.RedisError:
+            log.warning("rate-limit counter unavailable; %s not reset", key)
 
 
 def init_app(app: Flask) -> None:

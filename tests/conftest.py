@@ -20,7 +20,10 @@ os.environ.pop("REDIS_URL", None)
 os.environ.pop("YDX_ENV", None)
 
 ROOT = Path(__file__).resolve().parent.parent
-_TMP = Path(tempfile.mkdtemp(prefix="ydx-test-"))
+# One scratch folder per run, shared by every import of this module (tests import helpers
+# from `tests.conftest`, which is a second module object besides pytest's `conftest`).
+_TMP = Path(os.environ.setdefault("YDX_TEST_TMP", tempfile.mkdtemp(prefix="ydx-test-")))
+_APPS: list[Any] = []  # kept alive until the session ends, then their pools are closed
 
 
 def database_url() -> str:
@@ -43,7 +46,20 @@ def make_app(**overrides: Any):  # type: ignore[no-untyped-def]
         "REDIS_URL": None,
     }
     config.update(overrides)
-    return create_app(config)
+    application = create_app(config)
+    _APPS.append(application)
+    return application
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_pools() -> Iterator[None]:
+    """Close every connection pool at the end, so no connection is left to the GC."""
+    yield
+    from app.extensions import db
+
+    for application in _APPS:
+        with application.app_context():
+            db.engine.dispose()
 
 
 def reset_schema(app) -> None:  # type: ignore[no-untyped-def]
@@ -88,10 +104,9 @@ def clear_data(app) -> None:  # type: ignore[no-untyped-def]
             if db.engine.dialect.name == "postgresql":
                 conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
             else:
-                conn.execute(text("PRAGMA foreign_keys=OFF"))
+                conn.execute(text("PRAGMA defer_foreign_keys=ON"))  # checked at commit, when all is gone
                 for name in tables:
                     conn.execute(text(f"DELETE FROM {name}"))
-                conn.execute(text("PRAGMA foreign_keys=ON"))
         seed_demo()
         files = sorted((ROOT / "bpmn").glob("*.bpmn")) + sorted((ROOT / "rules").glob("*.dmn"))
         deploy([(p.name, p.read_bytes()) for p in files], None)

@@ -104,8 +104,9 @@ def build_schedule(
     months) it would repay the loan before the last installment and drive the
     balance negative.  Each principal is therefore kept between zero and the
     outstanding balance (later installments then show zero), so no amount is ever
-    negative.  For 100 yuan or more over up to 120 months at up to 36 % the cap
-    never applies and the schedule is exactly the spec formula.
+    negative.  The cap does not apply (checked on a grid) to 100 yuan or more over
+    up to 60 months, or 1,000 yuan or more over up to 120 months, at rates up to
+    36 %; there the schedule is exactly the spec formula.
 
     Raises ``ValueError`` (naming the argument) for a non-positive principal, a
     principal with fractions of a fen, a negative or non-finite rate, a term below
@@ -165,9 +166,7 @@ def build_schedule(
     return schedule
 
 
-def annualized_rate(
-    principal: Decimal, fee: Decimal, installments: Sequence[Installment]
-) -> Decimal:
+def annualized_rate(principal: Decimal, fee: Decimal, installments: Sequence[Installment]) -> Decimal:
     """Return the annualized rate of a loan in percent, two decimals (e.g. ``15.85``).
 
     This is the IRR method of PBoC announcement 2021 No. 3: the customer receives
@@ -199,17 +198,12 @@ def annualized_rate(
         raise ValueError("installments must not be empty")
     for expected, item in enumerate(installments, start=1):
         if item.seq != expected:
-            raise ValueError(
-                f"installments must be numbered 1..n in order; "
-                f"position {expected} has seq {item.seq}"
-            )
+            raise ValueError(f"installments must be numbered 1..n in order; position {expected} has seq {item.seq}")
         if item.principal < 0 or item.interest < 0 or item.payment < 0:
-            raise ValueError(f"installment {item.seq} has a negative amount")
+            raise ValueError(f"installments must not have negative amounts; seq {item.seq} does")
     repaid = sum((_money_fraction(i.principal, "installments") for i in installments), Fraction(0))
     if repaid != p:
-        raise ValueError(
-            f"installments repay {_to_decimal(repaid)}, not the principal {principal}"
-        )
+        raise ValueError(f"installments repay {_to_decimal(repaid)}, not the principal {principal}")
 
     # Work in fen so every amount is an integer.
     received = int((p - f) * 100)

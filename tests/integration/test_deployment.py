@@ -1,0 +1,156 @@
+"""Deploying BPMN and DMN files (F19): versions, running instances keep their rule,
+refused uploads name the file and element and store nothing."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LIFECYCLE = (ROOT / "bpmn" / "loan_lifecycle.bpmn").read_text(encoding="utf-8")
+LOAN_AMOUNT = (ROOT / "rules" / "loan_amount.dmn").read_text(encoding="utf-8")
+STRICTER_AMOUNT = LOAN_AMOUNT.replace("0.10", "0.05")
+
+
+def deploy(api, files: list[tuple[str, str | bytes]], user: str = "analyst"):  # type: ignore[no-untyped-def]
+    data = {"file": [(BytesIO(c.encode() if isinstance(c, str) else c), name) for name, c in files]}
+    return api.post(user, "/api/v1/processes/deployments", data=data, content_type="multipart/form-data")
+
+
+def versions(api) -> list[tuple[str, str, int]]:  # type: ignore[no-untyped-def]
+    response = api.get("analyst", "/api/v1/processes")
+    assert response.status_code == 200, response.get_json()
+    return sorted((i["kind"], i["key"], i["version"]) for i in response.get_json()["items"])
+
+
+def all_files() -> list[tuple[str, bytes]]:
+    paths = sorted((ROOT / "bpmn").glob("*.bpmn")) + sorted((ROOT / "rules").glob("*.dmn"))
+    return [(p.name, p.read_bytes()) for p in paths]
+
+
+def edited(text: str, old: str, new: str) -> str:
+    assert old in text, f"fixture text not found: {old}"
+    return text.replace(old, new)
+
+
+def test_processes_list_the_deployed_keys_and_versions(api):
+    assert {("process", "loan_lifecycle", 1), ("decision", "loan_amount", 1), ("decision", "loan_term", 1)} <= set(
+        versions(api)
+    )
+
+
+def test_redeploying_unchanged_files_creates_no_version(api):
+    before = versions(api)
+    response = deploy(api, all_files())
+    assert response.status_code in (200, 201), response.get_json()
+    assert response.get_json()["created"] == []
+    assert versions(api) == before
+
+
+def test_changing_a_rule_versions_the_rule_and_the_process_that_calls_it(api):
+    response = deploy(api, [("loan_amount.dmn", STRICTER_AMOUNT)])
+    assert response.status_code == 201, response.get_json()
+    created = {(c["kind"], c["key"], c["version"]) for c in response.get_json()["created"]}
+    assert created == {("decision", "loan_amount", 2), ("process", "loan_lifecycle", 2)}
+    assert ("decision", "loan_term", 2) not in versions(api)
+
+
+def test_application_started_before_a_rule_change_keeps_the_old_rule(api):
+    before = api.submit(region="HK")
+    assert deploy(api, [("loan_amount.dmn", STRICTER_AMOUNT)]).status_code == 201
+    after = api.submit(region="HK")
+    for no in (before, after):
+        api.to_approval(no)
+        assert api.approve("approver1", no, "approve", "100000", 12).status_code == 200
+        assert api.approve("approver2", no, "approve", "93000", 12).status_code == 200
+
+    old_rule = api.application("lead_hka", before)["decision"]
+    new_rule = api.application("lead_hka", after)["decision"]
+    assert (old_rule["amount_strategy"], Decimal(old_rule["final_amount"])) == ("lowest", Decimal("93000"))
+    assert (new_rule["amount_strategy"], Decimal(new_rule["final_amount"])) == ("median", Decimal("96500"))
+
+
+def test_tasks_carry_the_process_version_their_instance_started_on(api):
+    before = api.submit(region="HK")
+    assert deploy(api, [("loan_amount.dmn", STRICTER_AMOUNT)]).status_code == 201
+    after = api.submit(region="HK")
+    assert api.task("lead_hka", before, "assign_officer", "candidate")["process_version"] == 1
+    assert api.task("lead_hka", after, "assign_officer", "candidate")["process_version"] == 2
+
+
+REFUSALS = {
+    "malformed XML": ("broken.bpmn", LIFECYCLE[: len(LIFECYCLE) // 2], "broken.bpmn"),
+    "user task without a form": (
+        "loan_lifecycle.bpmn",
+        edited(LIFECYCLE, '"onsite_visit"', '"home_visit"'),
+        "home_visit",
+    ),
+    "business rule task calling a missing decision": (
+        "loan_lifecycle.bpmn",
+        edited(
+            LIFECYCLE,
+            "<spiffworkflow:calledDecisionId>loan_term</spiffworkflow:calledDecisionId>",
+            "<spiffworkflow:calledDecisionId>loan_tenor</spiffworkflow:calledDecisionId>",
+        ),
+        "decide_term",
+    ),
+    "os.system in a script task": (
+        "loan_lifecycle.bpmn",
+        edited(LIFECYCLE, "loan_term = None</bpmn:script>", "loan_term = __import__('os').system('id')</bpmn:script>"),
+        "tally_approvals",
+    ),
+    "os.system in a gateway condition": (
+        "loan_lifecycle.bpmn",
+        edited(LIFECYCLE, 'approval_mode == "committee"', "__import__('os').system('id') == 0"),
+        "flow_committee",
+    ),
+    "open() in a DMN output cell": (
+        "loan_amount.dmn",
+        edited(LOAN_AMOUNT, "floor(min(amounts))", "open('/etc/passwd').read()"),
+        "loan_amount_rule_1_out_final_amount",
+    ),
+    "dunder walk in a DMN input entry": (
+        "loan_amount.dmn",
+        edited(LOAN_AMOUNT, "&lt;= 0.10</text>", "().__class__.__bases__</text>"),
+        "loan_amount_rule_1_in",
+    ),
+}
+
+
+@pytest.mark.parametrize(("file_name", "content", "element"), list(REFUSALS.values()), ids=list(REFUSALS))
+def test_unsound_upload_is_refused_naming_file_and_element(api, file_name, content, element):
+    before = versions(api)
+    response = deploy(api, [(file_name, content)])
+    assert response.status_code == 422, response.get_json()
+    error = json.dumps(response.get_json()["error"], ensure_ascii=False)
+    assert file_name in error
+    assert element in error
+    assert versions(api) == before
+
+
+def test_refused_upload_stores_none_of_its_sound_files(api):
+    before = versions(api)
+    response = deploy(api, [("loan_amount.dmn", STRICTER_AMOUNT), ("broken.bpmn", "<bpmn:definitions")])
+    assert response.status_code == 422
+    assert versions(api) == before
+
+
+@pytest.mark.parametrize(("user", "status"), [("officer_hka1", 403), ("lead_hka", 403), ("gm", 403), ("analyst", 201), ("admin", 201)])
+def test_only_analysts_and_admins_may_deploy(api, user, status):
+    response = deploy(api, [("loan_amount.dmn", STRICTER_AMOUNT)], user=user)
+    assert response.status_code == status
+
+
+def test_diagram_returns_the_deployed_bpmn_xml(api):
+    response = api.get("analyst", "/api/v1/processes/loan_lifecycle/versions/1/diagram")
+    assert response.status_code == 200
+    assert "xml" in response.content_type
+    assert response.get_data(as_text=True) == LIFECYCLE
+
+
+def test_diagram_of_an_unknown_version_is_not_found(api):
+    assert api.get("analyst", "/api/v1/processes/loan_lifecycle/versions/9/diagram").status_code == 404

@@ -1,0 +1,222 @@
+"""The loan lifecycle end to end: committee mode, centralized outcomes, supervisor
+escalation, who sees the decision, the stage history and the instance view."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+COMMITTEE = {"meeting_at": "2026-11-21T15:00:00+08:00", "members": ["王委员", "李委员", "赵委员"]}
+
+
+def centralized(api, *answers: tuple[str, str, int]) -> str:  # type: ignore[no-untyped-def]
+    """An HK application answered by approver1, approver2 with (decision, amount, term)."""
+    no = api.submit(region="HK")
+    api.to_approval(no)
+    for approver, (decision, amount, term) in zip(("approver1", "approver2"), answers):
+        response = api.approve(approver, no, decision, amount, term)
+        assert response.status_code == 200, response.get_json()
+    return no
+
+
+def supervisor_task(api, no: str) -> dict:  # type: ignore[no-untyped-def]
+    task = api.task("supervisor", no, "supervisor_decide", "candidate")
+    response = api.get("supervisor", f"/api/v1/tasks/{task['id']}")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def supervisor_decides(api, no: str, form: dict):  # type: ignore[no-untyped-def]
+    return api.complete("supervisor", no, "supervisor_decide", {"comment": "", **form}, "candidate")
+
+
+# --- committee mode ------------------------------------------------------------------
+
+
+def committee_approved(api) -> str:  # type: ignore[no-untyped-def]
+    no = api.submit(region="SY")
+    api.to_approval(no, lead="lead_sya", officer="officer_sya1")
+    response = api.complete("lead_sya", no, "register_committee", COMMITTEE, "candidate")
+    assert response.status_code == 200, response.get_json()
+    decision = {"decision": "approve", "amount": "80000", "term_months": 10, "minutes": "一致同意"}
+    response = api.complete("lead_sya", no, "record_committee_decision", decision, "candidate")
+    assert response.status_code == 200, response.get_json()
+    return no
+
+
+def test_committee_decision_disburses_the_loan(api):
+    no = committee_approved(api)
+    detail = api.application("lead_sya", no)
+    assert detail["stage"] == "disbursement"
+    assert detail["loan_id"] is not None
+    assert detail["decision"]["outcome"] == "approved"
+    assert Decimal(detail["decision"]["final_amount"]) == Decimal("80000")
+    assert detail["decision"]["final_term"] == 10
+    assert detail["committee"]["meeting"]["members"] == COMMITTEE["members"]
+
+
+def test_committee_application_waits_for_the_committee_after_the_materials(api):
+    no = api.submit(region="SY")
+    api.to_approval(no, lead="lead_sya", officer="officer_sya1")
+    assert api.application("lead_sya", no)["stage"] == "approval"
+    assert api.task("lead_sya", no, "register_committee", "candidate")["candidate_role"] == "team_lead"
+    items = api.get("approver1", "/api/v1/tasks?scope=mine").get_json()["items"]
+    assert [t for t in items if t["application_no"] == no] == []
+
+
+def test_committee_decision_is_visible_to_the_assigned_officer(api):
+    no = committee_approved(api)
+    detail = api.application("officer_sya1", no)
+    assert detail["decision"]["outcome"] == "approved"
+    assert Decimal(detail["decision"]["final_amount"]) == Decimal("80000")
+
+
+def test_centralized_decision_is_hidden_from_the_officer(api):
+    no = centralized(api, ("approve", "100000", 12), ("approve", "95000", 12))
+    detail = api.application("officer_hka1", no)
+    assert detail["stage"] == "disbursement"
+    assert "decision" not in detail
+
+
+def test_centralized_decision_is_visible_to_lead_director_and_general_manager(api):
+    no = centralized(api, ("approve", "100000", 12), ("approve", "95000", 12))
+    for user in ("lead_hka", "director_hk", "gm"):
+        decision = api.application(user, no)["decision"]
+        assert (decision["final_amount"], decision["amount_strategy"]) == ("95000.00", "lowest"), user
+
+
+# --- centralized outcomes --------------------------------------------------------------
+
+
+def test_all_approvers_rejecting_rejects_the_application_without_a_loan(api):
+    no = centralized(api, ("reject", "100000", 12), ("reject", "90000", 12))
+    detail = api.application("lead_hka", no)
+    assert detail["stage"] == "rejected"
+    assert detail["loan_id"] is None
+    assert detail["decision"]["outcome"] == "rejected"
+    items = api.get("supervisor", "/api/v1/tasks?scope=candidate").get_json()["items"]
+    assert [t for t in items if t["application_no"] == no] == []
+
+
+def test_mixed_opinions_go_to_the_supervisor_who_decides_everything(api):
+    no = centralized(api, ("approve", "100000", 12), ("reject", "100000", 12))
+    task = api.task("supervisor", no, "supervisor_decide", "candidate")
+    assert task["candidate_role"] == "supervisor"
+    assert task["assignee_id"] is None
+    assert supervisor_task(api, no)["data"]["escalated"] == ["amount", "term_months"]
+
+    response = supervisor_decides(api, no, {"decision": "approve", "amount": "70000", "term_months": 9})
+    assert response.status_code == 200, response.get_json()
+    detail = api.application("lead_hka", no)
+    assert detail["stage"] == "disbursement"
+    assert (detail["decision"]["final_amount"], detail["decision"]["final_term"]) == ("70000.00", 9)
+
+
+def test_supervisor_may_reject_a_disputed_application(api):
+    no = centralized(api, ("approve", "100000", 12), ("reject", "100000", 12))
+    response = supervisor_decides(api, no, {"decision": "reject"})
+    assert response.status_code == 200, response.get_json()
+    detail = api.application("lead_hka", no)
+    assert detail["stage"] == "rejected"
+    assert detail["loan_id"] is None
+
+
+def test_amount_escalation_shows_the_term_already_decided(api):
+    no = centralized(api, ("approve", "100000", 12), ("approve", "60000", 13))
+    shown = supervisor_task(api, no)
+    assert shown["data"]["escalated"] == ["amount"]
+    assert shown["data"]["loan_term"]["final_term"] == 12
+    fields = {f["name"]: f for f in shown["form"]["fields"]}
+    assert fields["amount"]["required"] is True
+    assert fields["term_months"]["required"] is False
+    assert fields["term_months"]["decided"] == 12
+
+
+def test_supervisor_entering_only_the_escalated_amount_keeps_the_rule_term(api):
+    no = centralized(api, ("approve", "100000", 12), ("approve", "60000", 13))
+    response = supervisor_decides(api, no, {"decision": "approve", "amount": "80000"})
+    assert response.status_code == 200, response.get_json()
+    decision = api.application("lead_hka", no)["decision"]
+    assert (decision["final_amount"], decision["final_term"], decision["term_strategy"]) == ("80000.00", 12, "median")
+
+
+def test_supervisor_keeps_the_term_the_rule_decided(api):
+    no = centralized(api, ("approve", "100000", 12), ("approve", "60000", 13))
+    response = supervisor_decides(api, no, {"decision": "approve", "amount": "80000", "term_months": 36})
+    assert response.status_code == 200, response.get_json()
+    assert api.application("lead_hka", no)["decision"]["final_term"] == 12
+
+
+def test_supervisor_entering_only_the_escalated_term_keeps_the_rule_amount(api):
+    no = centralized(api, ("approve", "100000", 12), ("approve", "95000", 24))
+    shown = supervisor_task(api, no)
+    assert shown["data"]["escalated"] == ["term_months"]
+    assert Decimal(str(shown["data"]["loan_amount"]["final_amount"])) == Decimal("95000")
+
+    response = supervisor_decides(api, no, {"decision": "approve", "term_months": 18})
+    assert response.status_code == 200, response.get_json()
+    decision = api.application("lead_hka", no)["decision"]
+    assert (decision["final_amount"], decision["final_term"], decision["amount_strategy"]) == ("95000.00", 18, "lowest")
+
+
+def test_supervisor_enters_both_when_both_are_escalated(api):
+    no = centralized(api, ("approve", "100000", 12), ("approve", "60000", 24))
+    assert supervisor_task(api, no)["data"]["escalated"] == ["amount", "term_months"]
+    missing = supervisor_decides(api, no, {"decision": "approve", "amount": "80000"})
+    assert missing.status_code == 422
+    assert "term_months" in missing.get_json()["error"]["fields"]
+
+    response = supervisor_decides(api, no, {"decision": "approve", "amount": "80000", "term_months": 18})
+    assert response.status_code == 200, response.get_json()
+    detail = api.application("lead_hka", no)
+    assert detail["stage"] == "disbursement"
+    assert (detail["decision"]["final_amount"], detail["decision"]["final_term"]) == ("80000.00", 18)
+
+
+# --- history and the instance view ------------------------------------------------------
+
+
+def test_stage_history_records_who_moved_the_application_and_when(api):
+    no = centralized(api, ("approve", "100000", 12), ("approve", "80000", 18))
+    history = api.application("lead_hka", no)["history"]
+    lead, officer, approver2 = (api.user_id(u) for u in ("lead_hka", "officer_hka1", "approver2"))
+    assert [(h["stage"], h["actor_id"]) for h in history] == [
+        ("pending_assignment", None),
+        ("onsite_visit", lead),
+        ("collecting", officer),
+        ("approval", officer),
+        ("disbursement", approver2),
+    ]
+    times = [datetime.fromisoformat(h["at"]) for h in history]
+    assert all(t.utcoffset() is not None for t in times)
+    assert times == sorted(times)
+
+
+def test_process_instance_shows_its_version_and_the_waiting_approvals(api):
+    no = api.submit(region="HK")
+    api.to_approval(no)
+    instance_id = api.application("lead_hka", no)["process_instance_id"]
+
+    response = api.get("analyst", f"/api/v1/process-instances/{instance_id}")
+    assert response.status_code == 200, response.get_json()
+    view = response.get_json()
+    assert (view["process_key"], view["process_version"], view["status"]) == ("loan_lifecycle", 1, "running")
+    assert sorted((t["task_key"], t["assignee_id"]) for t in view["current_tasks"]) == sorted(
+        [("approve", api.user_id("approver1")), ("approve", api.user_id("approver2"))]
+    )
+    assert [h["stage"] for h in view["history"]] == ["pending_assignment", "onsite_visit", "collecting", "approval"]
+
+
+def test_finished_process_instance_has_no_current_tasks(api):
+    no = centralized(api, ("approve", "100000", 12), ("approve", "95000", 12))
+    instance_id = api.application("lead_hka", no)["process_instance_id"]
+    view = api.get("admin", f"/api/v1/process-instances/{instance_id}").get_json()
+    assert view["status"] == "completed"
+    assert view["current_tasks"] == []
+
+
+def test_process_instances_are_for_analysts_and_admins_only(api):
+    no = api.submit(region="HK")
+    instance_id = api.application("lead_hka", no)["process_instance_id"]
+    assert api.get("lead_hka", f"/api/v1/process-instances/{instance_id}").status_code == 403
+    assert api.get("analyst", "/api/v1/process-instances/999999").status_code == 404

@@ -1,0 +1,99 @@
+"""Production parts for real: Redis-backed counters, a Celery worker running the outbox,
+and no lost work when the broker is down."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import select
+
+from tests.conftest import ROOT, Api, database_url, make_app
+
+REDIS_URL = os.environ.get("YDX_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def redis_db():  # type: ignore[no-untyped-def]
+    client = redis.Redis.from_url(REDIS_URL)
+    client.ping()  # fail loudly: Redis is part of the suite, never skipped
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+def test_login_throttle_is_shared_by_web_nodes_through_redis(fresh, redis_db):
+    node_a = make_app(REDIS_URL=REDIS_URL).test_client()
+    node_b = make_app(REDIS_URL=REDIS_URL).test_client()
+    for _ in range(5):
+        assert node_a.post("/api/v1/auth/login", json={"username": "gm", "password": "wrong"}).status_code == 401
+    refused = node_b.post("/api/v1/auth/login", json={"username": "gm", "password": "demo1234"})
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+
+
+def test_health_reports_redis(fresh, redis_db):
+    body = make_app(REDIS_URL=REDIS_URL).test_client().get("/api/v1/health").get_json()
+    assert body["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_broker_outage_loses_no_work_and_the_relay_finishes_it(fresh):
+    """With Redis unreachable the officer's completion still succeeds; the credit lookup
+    stays in the outbox and runs when the relay gets to it."""
+    from app.extensions import db
+    from app.models import Outbox
+    from app.workflow import outbox
+
+    down = make_app(REDIS_URL="redis://127.0.0.1:6390/0")
+    api = Api(down.test_client())
+    no = api.submit()
+    api.to_approval(no)
+    with down.app_context():
+        pending = db.session.scalars(select(Outbox).where(Outbox.status == "pending")).all()
+        assert [row.operation for row in pending] == ["credit_lookup_service"]
+        outbox.run_inline([pending[0].id])
+    assert api.task("approver1", no, "approve")["task_key"] == "approve"
+
+
+@pytest.mark.skipif(not database_url().startswith("postgresql"), reason="the worker run needs the PostgreSQL run")
+def test_celery_worker_runs_service_tasks_from_the_outbox(fresh, redis_db):
+    web = make_app(REDIS_URL=REDIS_URL)
+    api = Api(web.test_client())
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": REDIS_URL,
+        "SECRET_KEY": os.environ["SECRET_KEY"],
+        "PYTHONPATH": str(ROOT),
+    }
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).parent / "celery"), "-A", "workers.worker", "worker", "--pool", "solo", "--loglevel", "WARNING"],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        no = api.submit()
+        api.to_approval(no)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            items = api.get("approver1", f"/api/v1/tasks?scope=mine&application_no={no}").get_json()["items"]
+            if items:
+                break
+            time.sleep(0.2)
+        assert items and items[0]["task_key"] == "approve", "the worker did not run the credit lookup"
+        assert api.approve("approver1", no, "approve", "100000", 12).status_code == 200
+        assert api.approve("approver2", no, "approve", "95000", 12).status_code == 200
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and api.application("lead_hka", no)["loan_id"] is None:
+            time.sleep(0.2)
+        detail = api.application("lead_hka", no)
+        assert detail["stage"] == "disbursement"
+        assert detail["loan_id"] is not None
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)

@@ -7,7 +7,7 @@ FLASK := $(VENV)/bin/flask --app wsgi
 PORT ?= 5000
 TEST_PG ?= postgresql+psycopg://postgres@127.0.0.1:5432/ydx_test
 
-.PHONY: run setup test test-sqlite test-postgres serve worker beat migrate deploy bench lint clean
+.PHONY: translations run setup test test-sqlite test-postgres serve worker beat migrate deploy bench lint clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-setup: $(VENV)/.installed
+# English catalog of the user-facing texts (Chinese is the source language).
+app/translations/en/LC_MESSAGES/messages.mo: app/translations/en/LC_MESSAGES/messages.po $(VENV)/.installed
+	$(VENV)/bin/pybabel compile -d app/translations -f
+
+translations: app/translations/en/LC_MESSAGES/messages.mo
+
+setup: $(VENV)/.installed translations
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
 	$(FLASK) process deploy
@@ -25,10 +31,10 @@ run: setup
 
 test: test-sqlite test-postgres
 
-test-sqlite: $(VENV)/.installed
+test-sqlite: $(VENV)/.installed translations
 	$(PY) -m pytest -q -p no:cacheprovider
 
-test-postgres: $(VENV)/.installed
+test-postgres: $(VENV)/.installed translations
 	YDX_TEST_DATABASE_URL=$(TEST_PG) YDX_TEST_REDIS_URL=redis://127.0.0.1:6379/15 $(PY) -m pytest -q -p no:cacheprovider
 
 # Production mode: DATABASE_URL, REDIS_URL and SECRET_KEY come from the environment.

@@ -102,6 +102,12 @@ def register_auth(app: Flask) -> None:
         if not sent or not secrets.compare_digest(sent, session.get("csrf_token", "")):
             raise ApiError("csrf_failed", "missing or wrong CSRF token", 403)
 
+    @app.before_request
+    def _embedded_scheduler() -> None:
+        from app.scheduler import start_embedded
+
+        start_embedded(app)
+
     @app.context_processor
     def _csrf_token() -> dict[str, Any]:
         if "csrf_token" not in session:

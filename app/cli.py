@@ -81,10 +81,7 @@ def register(app: Flask) -> None:
 
     @outbox.command("relay")
     def relay_command() -> None:
-        """Run (embedded) or publish (Celery) pending outbox rows that are due."""
-        from app.dispatch import dispatch
-        from app.workflow import outbox as box
+        """Run the periodic jobs once: relay due outbox rows, escalate overdue tasks."""
+        from app.scheduler import run_periodic_jobs
 
-        ids = box.due_ids()
-        dispatch(ids)
-        click.echo(f"relayed {len(ids)} outbox rows")
+        click.echo(run_periodic_jobs())

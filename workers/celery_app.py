@@ -17,7 +17,7 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(app.config["CELERY"])
     celery_app.conf.beat_schedule = {
-        "relay-outbox": {"task": "workers.tasks.relay_outbox", "schedule": 5.0},
+        "periodic": {"task": "workers.tasks.periodic", "schedule": 15.0},
     }
     celery_app.set_default()
     app.extensions["celery"] = celery_app

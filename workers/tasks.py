@@ -16,13 +16,10 @@ def run_outbox(outbox_id: int) -> None:
         dispatch(follow_up)
 
 
-@shared_task(name="workers.tasks.relay_outbox")
-def relay_outbox() -> int:
-    """Beat: publish pending rows nobody picked up (broker outage, worker crash)."""
-    from app.dispatch import dispatch
-    from app.workflow import outbox
+@shared_task(name="workers.tasks.periodic")
+def periodic() -> dict[str, int]:
+    """Beat: relay outbox rows nobody picked up (broker outage, worker crash, retry
+    backoff) and escalate overdue tasks."""
+    from app.scheduler import run_periodic_jobs
 
-    ids = outbox.due_ids()
-    if ids:
-        dispatch(ids)
-    return len(ids)
+    return run_periodic_jobs()

@@ -78,6 +78,7 @@ class HumanTask(Model):
     completed_at: Mapped[datetime | None] = mapped_column(TZDateTime())
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     due_at: Mapped[datetime | None] = mapped_column(TZDateTime())
+    escalated_at: Mapped[datetime | None] = mapped_column(TZDateTime())
 
 
 class Outbox(Model):

@@ -31,6 +31,7 @@ class TaskSchema(Schema):
     completed_at = fields.AwareDateTime(allow_none=True)
     completed_by_id = fields.Integer(allow_none=True)
     due_at = fields.AwareDateTime(allow_none=True)
+    escalated_at = fields.AwareDateTime(allow_none=True)
     overdue = fields.Method("_overdue")
 
     def _overdue(self, task) -> bool:  # type: ignore[no-untyped-def]

@@ -80,7 +80,7 @@ def list_tasks(
     rows = db.session.scalars(
         select(HumanTask)
         .where(*where)
-        .order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id)
+        .order_by(HumanTask.priority.desc(), HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id)
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()
@@ -236,3 +236,34 @@ def task_detail(task: HumanTask, who: Caller) -> dict[str, Any]:
         "data": jsonable(needs),
         "may_complete": task.status == "open" and _may_perform(task, who),
     }
+
+
+ESCALATED_PRIORITY = 90
+
+
+def escalate_overdue() -> int:
+    """Deadline handling: an open task past its due time is escalated once — its priority
+    rises to the top of the inbox and the team pool, and an audit row records it."""
+    now = utcnow()
+    rows = db.session.execute(
+        select(HumanTask.id, HumanTask.task_key, HumanTask.application_no, HumanTask.assignee_id).where(
+            HumanTask.status == "open", HumanTask.due_at < now, HumanTask.escalated_at.is_(None)
+        )
+    ).all()
+    if not rows:
+        return 0
+    db.session.execute(
+        update(HumanTask)
+        .where(HumanTask.id.in_([row.id for row in rows]), HumanTask.escalated_at.is_(None))
+        .values(priority=ESCALATED_PRIORITY, escalated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    for row in rows:
+        audit.record(
+            "task.overdue",
+            None,
+            "task",
+            row.id,
+            after={"task_key": row.task_key, "application_no": row.application_no, "assignee_id": row.assignee_id},
+        )
+    return len(rows)

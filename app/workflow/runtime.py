@@ -124,7 +124,7 @@ def _project(workflow: Any, definition: ProcessDefinition, now: datetime) -> Pro
                 "application_no": context.get("application_no"),
                 "team_id": context.get("team_id"),
                 "region_id": context.get("region_id"),
-                "candidate_role": props.get("candidate_role") if assignee is None else props.get("candidate_role"),
+                "candidate_role": props.get("candidate_role"),
                 "assignee_id": assignee,
                 "status": "open",
                 "priority": int(props.get("priority", 50)),

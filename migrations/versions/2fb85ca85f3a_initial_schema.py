@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: c6197271515f
+Revision ID: 2fb85ca85f3a
 Revises: 
-Create Date: 2026-11-25 18:59:05.566218
+Create Date: 2026-11-25 19:02:20.284047
 
 """
 from alembic import op
@@ -14,7 +14,7 @@ import app.models.base
 
 
 # revision identifiers, used by Alembic.
-revision = 'c6197271515f'
+revision = '2fb85ca85f3a'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -302,6 +302,7 @@ def upgrade():
     sa.Column('completed_at', app.models.base.TZDateTime(timezone=True), nullable=True),
     sa.Column('completed_by_id', sa.Integer(), nullable=True),
     sa.Column('due_at', app.models.base.TZDateTime(timezone=True), nullable=True),
+    sa.Column('escalated_at', app.models.base.TZDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['application_id'], ['loan_application.id'], name=op.f('fk_human_task_application_id_loan_application')),
     sa.ForeignKeyConstraint(['assignee_id'], ['app_user.id'], name=op.f('fk_human_task_assignee_id_app_user')),
     sa.ForeignKeyConstraint(['completed_by_id'], ['app_user.id'], name=op.f('fk_human_task_completed_by_id_app_user')),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.extensions import db
@@ -49,7 +50,7 @@ def register(app: Flask) -> None:
         db.session.commit()
         click.echo(f"admin {username} created")
 
-    process = click.Group("process", help="Process definitions (BPMN/DMN).")
+    process = AppGroup("process", help="Process definitions (BPMN/DMN).")
     app.cli.add_command(process)
 
     @process.command("deploy")
@@ -76,7 +77,7 @@ def register(app: Flask) -> None:
         if not created:
             click.echo("nothing changed")
 
-    outbox = click.Group("outbox", help="Pending effects of service tasks.")
+    outbox = AppGroup("outbox", help="Pending effects of service tasks.")
     app.cli.add_command(outbox)
 
     @outbox.command("relay")

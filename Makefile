@@ -22,9 +22,7 @@ app/translations/en/LC_MESSAGES/messages.mo: app/translations/en/LC_MESSAGES/mes
 translations: app/translations/en/LC_MESSAGES/messages.mo
 
 setup: $(VENV)/.installed translations
-	$(FLASK) db upgrade
-	$(FLASK) seed-demo
-	$(FLASK) process deploy
+	$(FLASK) bootstrap
 
 run: setup
 	$(FLASK) run --host 127.0.0.1 --port $(PORT)

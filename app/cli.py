@@ -29,6 +29,16 @@ def register(app: Flask) -> None:
         db.session.commit()
         click.echo("demo organisation created" if created else "demo organisation already present")
 
+    @app.cli.command("bootstrap")
+    @click.pass_context
+    def bootstrap(ctx: click.Context) -> None:
+        """Embedded start in one process: migrate, load the demo org on a new db, deploy."""
+        from flask_migrate import upgrade
+
+        upgrade(directory=str(ROOT / "migrations"))
+        ctx.invoke(seed_demo_command)
+        ctx.invoke(deploy_command, paths=())
+
     @app.cli.command("create-admin")
     @click.argument("username")
     @click.option("--password", default=None, help="read from a prompt when omitted")

@@ -93,13 +93,15 @@ def register_auth(app: Flask) -> None:
 
     @app.before_request
     def _csrf() -> None:
-        """A write authenticated by the session cookie must carry the session's CSRF token."""
+        """Console form posts (login included) and API writes authenticated by the session
+        cookie must carry the session's CSRF token; bearer-token API calls need none."""
         if request.method not in UNSAFE_METHODS or request.headers.get("Authorization", "").startswith("Bearer "):
             return
-        if "_user_id" not in session:
+        if request.path.startswith("/api/") and "_user_id" not in session:
             return
-        sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token")
-        if not sent or not secrets.compare_digest(sent, session.get("csrf_token", "")):
+        sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
+        expected = session.get("csrf_token", "")
+        if not expected or not secrets.compare_digest(sent, expected):
             raise ApiError("csrf_failed", "missing or wrong CSRF token", 403)
 
     @app.before_request

@@ -183,13 +183,26 @@ def _decided(data: dict[str, Any], name: str) -> Any:
     return (data.get("loan_term") or {}).get("final_term")
 
 
+class SupervisorForm(Schema):
+    """The supervisor's form: which of amount/term is required depends on the escalation."""
+
+    decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
+    amount = Amount(load_default=None)
+    term_months = Term(load_default=None)
+    comment = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
 @form("supervisor_decide", _describe_supervisor, approval=True)
 def supervisor_decide(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """The supervisor enters the escalated value(s); the already decided one is kept."""
-    clean = _load(DecisionForm(), payload)
+    clean = _load(SupervisorForm(), payload)
     if clean["decision"] == "approve":
+        escalated = escalated_fields(ctx.data)
+        missing = {k: ["批准时必填 (required when approving)"] for k in sorted(escalated) if clean.get(k) is None}
+        if missing:
+            raise ValidationError(missing)
         for name in ("amount", "term_months"):
-            if name not in escalated_fields(ctx.data):
+            if name not in escalated:
                 clean[name] = _decided(ctx.data, name)
     return clean
 

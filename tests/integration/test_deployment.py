@@ -139,7 +139,9 @@ def test_refused_upload_stores_none_of_its_sound_files(api):
     assert versions(api) == before
 
 
-@pytest.mark.parametrize(("user", "status"), [("officer_hka1", 403), ("lead_hka", 403), ("gm", 403), ("analyst", 201), ("admin", 201)])
+@pytest.mark.parametrize(
+    ("user", "status"), [("officer_hka1", 403), ("lead_hka", 403), ("gm", 403), ("analyst", 201), ("admin", 201)]
+)
 def test_only_analysts_and_admins_may_deploy(api, user, status):
     response = deploy(api, [("loan_amount.dmn", STRICTER_AMOUNT)], user=user)
     assert response.status_code == status

@@ -13,7 +13,7 @@ def centralized(api, *answers: tuple[str, str, int]) -> str:  # type: ignore[no-
     """An HK application answered by approver1, approver2 with (decision, amount, term)."""
     no = api.submit(region="HK")
     api.to_approval(no)
-    for approver, (decision, amount, term) in zip(("approver1", "approver2"), answers):
+    for approver, (decision, amount, term) in zip(("approver1", "approver2"), answers, strict=True):
         response = api.approve(approver, no, decision, amount, term)
         assert response.status_code == 200, response.get_json()
     return no
@@ -53,6 +53,25 @@ def test_committee_decision_disburses_the_loan(api):
     assert Decimal(detail["decision"]["final_amount"]) == Decimal("80000")
     assert detail["decision"]["final_term"] == 10
     assert detail["committee"]["meeting"]["members"] == COMMITTEE["members"]
+
+
+def test_committee_rejection_rejects_the_application_without_a_loan(api):
+    no = api.submit(region="SY")
+    api.to_approval(no, lead="lead_sya", officer="officer_sya1")
+    assert api.complete("lead_sya", no, "register_committee", COMMITTEE, "candidate").status_code == 200
+    decision = {"decision": "reject", "minutes": "经营流水不足"}
+    response = api.complete("lead_sya", no, "record_committee_decision", decision, "candidate")
+    assert response.status_code == 200, response.get_json()
+    detail = api.application("lead_sya", no)
+    assert (detail["stage"], detail["loan_id"], detail["decision"]["outcome"]) == ("rejected", None, "rejected")
+
+
+def test_committee_must_register_its_members(api):
+    no = api.submit(region="SY")
+    api.to_approval(no, lead="lead_sya", officer="officer_sya1")
+    response = api.complete("lead_sya", no, "register_committee", {**COMMITTEE, "members": []}, "candidate")
+    assert response.status_code == 422
+    assert "members" in response.get_json()["error"]["fields"]
 
 
 def test_committee_application_waits_for_the_committee_after_the_materials(api):

@@ -44,10 +44,12 @@ def evaluate(api, decision_id: str, body: dict, query: str = ""):  # type: ignor
 def decide_centrally(api, amounts: list[str], terms: list[int]) -> str:  # type: ignore[no-untyped-def]
     """Route an application to a centralized team with as many approvers as answers and
     let each approver approve with one amount and term; returns the application number."""
-    region, lead, officer = ("QH", "lead_qha", "officer_qha1") if len(amounts) == 3 else ("HK", "lead_hka", "officer_hka1")
+    region, lead, officer = (
+        ("QH", "lead_qha", "officer_qha1") if len(amounts) == 3 else ("HK", "lead_hka", "officer_hka1")
+    )
     no = api.submit(region=region)
     api.to_approval(no, lead=lead, officer=officer)
-    for approver, amount, term in zip(APPROVERS, amounts, terms):
+    for approver, amount, term in zip(APPROVERS, amounts, terms, strict=False):
         response = api.approve(approver, no, "approve", amount, term)
         assert response.status_code == 200, response.get_json()
     return no

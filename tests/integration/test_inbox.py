@@ -1,0 +1,277 @@
+"""The task inbox: scopes, fields, claim/unclaim/assign, completing, form validation,
+the internal-network rule for approvals, and concurrent completion."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+
+VISIT = {"visited_at": "2026-11-20T10:00:00+08:00", "notes": "到访"}
+FIELDS = (
+    "id",
+    "task_key",
+    "title",
+    "process_key",
+    "process_version",
+    "application_no",
+    "assignee_id",
+    "candidate_role",
+    "team_id",
+    "created_at",
+    "due_at",
+)
+EXTERNAL = {"REMOTE_ADDR": "203.0.113.9"}
+INTERNAL = {"REMOTE_ADDR": "10.1.2.3"}
+
+
+def team_id(api, username: str) -> int:  # type: ignore[no-untyped-def]
+    response = api.client.post("/api/v1/auth/login", json={"username": username, "password": "demo1234"})
+    return response.get_json()["user"]["team_id"]
+
+
+def tasks(api, username: str, scope: str, status: str = "open") -> list[dict]:  # type: ignore[no-untyped-def]
+    response = api.get(username, f"/api/v1/tasks?scope={scope}&status={status}&per_page=200")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["items"]
+
+
+def keys_for(items: list[dict], no: str) -> list[str]:
+    return sorted(t["task_key"] for t in items if t["application_no"] == no)
+
+
+def assigned(api, no: str) -> dict:  # type: ignore[no-untyped-def]
+    """An HK application assigned to officer_hka1; returns the open onsite_visit task."""
+    response = api.complete("lead_hka", no, "assign_officer", {"officer_id": api.user_id("officer_hka1")}, "candidate")
+    assert response.status_code == 200, response.get_json()
+    return api.task("officer_hka1", no, "onsite_visit")
+
+
+def disputed(api) -> str:  # type: ignore[no-untyped-def]
+    no = api.submit(region="HK")
+    api.to_approval(no)
+    assert api.approve("approver1", no, "approve", "100000", 12).status_code == 200
+    assert api.approve("approver2", no, "reject", "100000", 12).status_code == 200
+    return no
+
+
+# --- listing -----------------------------------------------------------------------
+
+
+def test_candidate_task_lists_the_fields_of_the_contract(api):
+    no = api.submit(region="HK")
+    task = api.task("lead_hka", no, "assign_officer", "candidate")
+    assert set(FIELDS) <= set(task)
+    assert task["title"]
+    assert (task["process_key"], task["process_version"]) == ("loan_lifecycle", 1)
+    assert (task["assignee_id"], task["candidate_role"], task["team_id"]) == (
+        None,
+        "team_lead",
+        team_id(api, "lead_hka"),
+    )
+    created, due = datetime.fromisoformat(task["created_at"]), datetime.fromisoformat(task["due_at"])
+    assert created.utcoffset() is not None
+    assert due - created == timedelta(days=1)
+
+
+def test_lead_sees_assignment_only_for_applications_of_the_team(api):
+    hk, sy, qh = (api.submit(region=r) for r in ("HK", "SY", "QH"))
+    for scope in ("candidate", "team"):
+        items = tasks(api, "lead_hka", scope)
+        assert keys_for(items, hk) == ["assign_officer"], scope
+        assert keys_for(items, sy) == [] and keys_for(items, qh) == [], scope
+    assert keys_for(tasks(api, "lead_sya", "candidate"), sy) == ["assign_officer"]
+
+
+def test_assigned_task_is_in_the_officers_own_list_and_the_leads_team_list(api):
+    no = api.submit(region="HK")
+    visit = assigned(api, no)
+    officer = api.user_id("officer_hka1")
+    assert visit["assignee_id"] == officer
+    assert visit["candidate_role"] is None
+    assert keys_for(tasks(api, "lead_hka", "team"), no) == ["onsite_visit"]
+    assert keys_for(tasks(api, "lead_hka", "mine"), no) == []
+    assert keys_for(tasks(api, "officer_hka1", "candidate"), no) == []
+    assert keys_for(tasks(api, "officer_hka2", "mine"), no) == []
+
+
+def test_completed_tasks_are_listed_with_status_completed(api):
+    no = api.submit(region="HK")
+    assigned(api, no)
+    done = [t for t in tasks(api, "lead_hka", "mine", "completed") if t["application_no"] == no]
+    assert [t["task_key"] for t in done] == ["assign_officer"]
+    assert done[0]["assignee_id"] == api.user_id("lead_hka")
+
+
+# --- claim, unclaim, assign -------------------------------------------------------------
+
+
+def test_supervisor_claims_a_disputed_decision_and_nobody_else_can_take_it(api):
+    no = disputed(api)
+    task = api.task("supervisor", no, "supervisor_decide", "candidate")
+    claimed = api.post("supervisor", f"/api/v1/tasks/{task['id']}/claim")
+    assert claimed.status_code == 200, claimed.get_json()
+    assert claimed.get_json()["assignee_id"] == api.user_id("supervisor")
+    assert keys_for(tasks(api, "supervisor", "mine"), no) == ["supervisor_decide"]
+    assert keys_for(tasks(api, "supervisor", "candidate"), no) == []
+    assert api.post("lead_hka", f"/api/v1/tasks/{task['id']}/claim").status_code == 409
+
+
+def test_supervisor_unclaims_and_the_task_returns_to_the_pool(api):
+    no = disputed(api)
+    task = api.task("supervisor", no, "supervisor_decide", "candidate")
+    assert api.post("supervisor", f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    released = api.post("supervisor", f"/api/v1/tasks/{task['id']}/unclaim")
+    assert released.status_code == 200, released.get_json()
+    assert released.get_json()["assignee_id"] is None
+    assert keys_for(tasks(api, "supervisor", "candidate"), no) == ["supervisor_decide"]
+    assert keys_for(tasks(api, "supervisor", "mine"), no) == []
+
+
+def test_lead_reassigns_a_visit_to_another_officer_of_the_team(api):
+    no = api.submit(region="HK")
+    visit = assigned(api, no)
+    response = api.post(
+        "lead_hka", f"/api/v1/tasks/{visit['id']}/assign", json={"user_id": api.user_id("officer_hka2")}
+    )
+    assert response.status_code == 200, response.get_json()
+    assert keys_for(tasks(api, "officer_hka2", "mine"), no) == ["onsite_visit"]
+    assert keys_for(tasks(api, "officer_hka1", "mine"), no) == []
+    done = api.post("officer_hka2", f"/api/v1/tasks/{visit['id']}/complete", json=VISIT)
+    assert done.status_code == 200, done.get_json()
+
+
+def test_lead_cannot_assign_to_an_officer_of_another_team(api):
+    no = api.submit(region="HK")
+    visit = assigned(api, no)
+    response = api.post(
+        "lead_hka", f"/api/v1/tasks/{visit['id']}/assign", json={"user_id": api.user_id("officer_sya1")}
+    )
+    assert response.status_code == 422
+    assert "user_id" in response.get_json()["error"]["fields"]
+    assert api.task("officer_hka1", no, "onsite_visit")["id"] == visit["id"]
+
+
+# --- completing ------------------------------------------------------------------------
+
+
+def test_completing_a_task_twice_is_a_conflict(api):
+    no = api.submit(region="HK")
+    visit = assigned(api, no)
+    assert api.post("officer_hka1", f"/api/v1/tasks/{visit['id']}/complete", json=VISIT).status_code == 200
+    again = api.post("officer_hka1", f"/api/v1/tasks/{visit['id']}/complete", json=VISIT)
+    assert again.status_code == 409
+
+
+def test_completing_someone_elses_task_is_forbidden(api):
+    no = api.submit(region="HK")
+    visit = assigned(api, no)
+    response = api.post("lead_hka", f"/api/v1/tasks/{visit['id']}/complete", json=VISIT)
+    assert response.status_code == 403
+    assert api.post("officer_hka2", f"/api/v1/tasks/{visit['id']}/complete", json=VISIT).status_code in (403, 404)
+    assert api.task("officer_hka1", no, "onsite_visit")["id"] == visit["id"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"amount": "0"}, "amount"),
+        ({"amount": "-5"}, "amount"),
+        ({"amount": "1.234"}, "amount"),
+        ({"amount": "abc"}, "amount"),
+        ({"term_months": 12.5}, "term_months"),
+        ({"term_months": "12"}, "term_months"),
+        ({"term_months": 0}, "term_months"),
+        ({"decision": "maybe"}, "decision"),
+    ],
+)
+def test_invalid_approval_is_refused_naming_the_field(api, change, field):
+    no = api.submit(region="HK")
+    api.to_approval(no)
+    form = {"decision": "approve", "amount": "100000", "term_months": 12, "comment": "", **change}
+    response = api.complete("approver1", no, "approve", form)
+    assert response.status_code == 422
+    assert field in response.get_json()["error"]["fields"]
+    assert api.task("approver1", no, "approve")["assignee_id"] == api.user_id("approver1")
+
+
+def test_assigning_an_officer_of_another_team_is_refused(api):
+    no = api.submit(region="HK")
+    response = api.complete("lead_hka", no, "assign_officer", {"officer_id": api.user_id("officer_sya1")}, "candidate")
+    assert response.status_code == 422
+    assert "officer_id" in response.get_json()["error"]["fields"]
+    assert api.application("lead_hka", no)["stage"] == "pending_assignment"
+
+
+# --- internal network ------------------------------------------------------------------
+
+
+def approve_from(api, no: str, environ: dict, headers: dict | None = None):  # type: ignore[no-untyped-def]
+    task = api.task("approver1", no, "approve")
+    form = {"decision": "approve", "amount": "100000", "term_months": 12, "comment": ""}
+    return api.client.post(
+        f"/api/v1/tasks/{task['id']}/complete",
+        json=form,
+        headers={**api.headers("approver1"), **(headers or {})},
+        environ_base=environ,
+    )
+
+
+def test_approval_from_outside_the_internal_network_is_forbidden(api):
+    no = api.submit(region="HK")
+    api.to_approval(no)
+    assert approve_from(api, no, EXTERNAL).status_code == 403
+    assert api.task("approver1", no, "approve")["assignee_id"] == api.user_id("approver1")
+
+
+def test_approval_from_the_internal_network_is_accepted(api):
+    no = api.submit(region="HK")
+    api.to_approval(no)
+    response = approve_from(api, no, INTERNAL)
+    assert response.status_code == 200, response.get_json()
+
+
+def test_forwarded_for_header_does_not_make_an_external_caller_internal(api):
+    no = api.submit(region="HK")
+    api.to_approval(no)
+    response = approve_from(api, no, EXTERNAL, {"X-Forwarded-For": "10.0.0.1"})
+    assert response.status_code == 403
+
+
+def test_field_work_is_not_limited_to_the_internal_network(api):
+    no = api.submit(region="HK")
+    visit = assigned(api, no)
+    response = api.client.post(
+        f"/api/v1/tasks/{visit['id']}/complete", json=VISIT, headers=api.headers("officer_hka1"), environ_base=EXTERNAL
+    )
+    assert response.status_code == 200, response.get_json()
+
+
+# --- concurrency ---------------------------------------------------------------------
+
+
+def test_concurrent_completions_of_one_task_let_exactly_one_through(fresh, api):
+    no = api.submit(region="HK")
+    visit = assigned(api, no)
+    headers = api.headers("officer_hka1")
+    start = threading.Barrier(20)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def complete() -> None:
+        client = fresh.test_client()
+        start.wait()
+        response = client.post(f"/api/v1/tasks/{visit['id']}/complete", json=VISIT, headers=headers)
+        with lock:
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=complete) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(statuses) == [200] + [409] * 19
+    assert api.application("lead_hka", no)["stage"] == "collecting"
+    assert keys_for(tasks(api, "officer_hka1", "mine"), no) == ["collect_materials"]

@@ -1,0 +1,194 @@
+"""Disbursed loans and their schedules (F8), and application attachments (F4)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+import zlib
+from datetime import date
+from decimal import Decimal
+from io import BytesIO
+
+from conftest import make_app
+
+MONEY = re.compile(r"^-?\d+\.\d{2}$")
+
+
+def png(padding: int = 0) -> bytes:
+    """A real 1×1 PNG (optionally followed by `padding` bytes after IEND)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x00\x00")
+    body = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    return body + b"\x00" * padding
+
+
+def jpeg() -> bytes:
+    """A minimal JFIF header followed by an end-of-image marker."""
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    return b"\xff\xd8" + app0 + b"\xff\xd9"
+
+
+def disbursed(api, amounts=("100000", "80000"), terms=(12, 18), **application) -> dict:  # type: ignore[no-untyped-def]
+    """A centralized HK application approved by both approvers; returns its detail."""
+    no = api.submit(region="HK", **application)
+    api.to_approval(no)
+    for approver, amount, term in zip(("approver1", "approver2"), amounts, terms, strict=True):
+        assert api.approve(approver, no, "approve", amount, term).status_code == 200
+    detail = api.application("lead_hka", no)
+    assert detail["stage"] == "disbursement"
+    assert detail["loan_id"] is not None
+    return detail
+
+
+def upload(api, user: str, no: str, content: bytes, name: str):  # type: ignore[no-untyped-def]
+    return api.post(
+        user,
+        f"/api/v1/applications/{no}/attachments",
+        data={"file": (BytesIO(content), name)},
+        content_type="multipart/form-data",
+    )
+
+
+# --- loans -------------------------------------------------------------------------
+
+
+def test_disbursed_loan_shows_its_terms_as_strings(api):
+    detail = disbursed(api)
+    response = api.get("lead_hka", f"/api/v1/loans/{detail['loan_id']}")
+    assert response.status_code == 200, response.get_json()
+    loan = response.get_json()
+    for name in ("principal", "annual_rate", "method", "fee", "start_date", "apr"):
+        assert isinstance(loan[name], str), name
+    assert loan["principal"] == "90000.00"
+    assert Decimal(loan["annual_rate"]) == Decimal("0.12")
+    assert loan["method"] == "equal_installment"
+    assert Decimal(loan["fee"]) == 0
+    assert loan["term_months"] == 15
+    date.fromisoformat(loan["start_date"])
+    assert Decimal(loan["apr"]) == Decimal("12.00")
+
+
+def test_schedule_repays_exactly_the_principal(api):
+    detail = disbursed(api)
+    response = api.get("lead_hka", f"/api/v1/loans/{detail['loan_id']}/schedule")
+    assert response.status_code == 200, response.get_json()
+    items = response.get_json()["items"]
+    assert [i["seq"] for i in items] == list(range(1, 16))
+    for item in items:
+        for name in ("principal", "interest", "payment", "balance"):
+            assert isinstance(item[name], str) and MONEY.match(item[name]), (item["seq"], name, item[name])
+        assert Decimal(item["principal"]) + Decimal(item["interest"]) == Decimal(item["payment"])
+    assert sum(Decimal(i["principal"]) for i in items) == Decimal("90000.00")
+    assert items[-1]["balance"] == "0.00"
+    due_dates = [date.fromisoformat(i["due_date"]) for i in items]
+    assert due_dates == sorted(due_dates) and len(set(due_dates)) == 15
+
+
+def test_interest_first_product_charges_a_fee_and_shows_a_higher_apr(api):
+    detail = disbursed(api, amounts=("100000", "100000"), terms=(12, 12), product_code="BIZ-IF")
+    assert detail["product_code"] == "BIZ-IF"
+    loan = api.get("lead_hka", f"/api/v1/loans/{detail['loan_id']}").get_json()
+    assert loan["method"] == "interest_first"
+    assert Decimal(loan["fee"]) == Decimal("1000.00")
+    assert Decimal(loan["apr"]) > Decimal("14.4")
+    items = api.get("lead_hka", f"/api/v1/loans/{detail['loan_id']}/schedule").get_json()["items"]
+    assert [i["principal"] for i in items] == ["0.00"] * 11 + ["100000.00"]
+    assert {i["interest"] for i in items} == {"1200.00"}
+
+
+def test_officer_of_another_team_cannot_see_the_loan(api):
+    detail = disbursed(api)
+    assert api.get("officer_sya1", f"/api/v1/loans/{detail['loan_id']}").status_code == 404
+    assert api.get("officer_sya1", f"/api/v1/loans/{detail['loan_id']}/schedule").status_code == 404
+    assert api.get("officer_hka1", f"/api/v1/loans/{detail['loan_id']}").status_code == 200
+
+
+# --- attachments ----------------------------------------------------------------------
+
+
+def assigned(api) -> str:  # type: ignore[no-untyped-def]
+    no = api.submit(region="HK")
+    response = api.complete("lead_hka", no, "assign_officer", {"officer_id": api.user_id("officer_hka1")}, "candidate")
+    assert response.status_code == 200, response.get_json()
+    return no
+
+
+def test_officer_uploads_a_photo_and_gets_its_digest(api):
+    no = assigned(api)
+    content = png()
+    response = upload(api, "officer_hka1", no, content, "门店.png")
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert isinstance(body["id"], int)
+    assert (body["sha256"], body["content_type"], body["size"]) == (
+        hashlib.sha256(content).hexdigest(),
+        "image/png",
+        len(content),
+    )
+
+
+def test_jpeg_is_recognised_from_its_content(api):
+    no = assigned(api)
+    response = upload(api, "officer_hka1", no, jpeg(), "photo.bin")
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["content_type"] == "image/jpeg"
+
+
+def test_text_renamed_to_jpg_is_refused(api):
+    no = assigned(api)
+    response = upload(api, "officer_hka1", no, b"just some text, not a photo\n" * 10, "photo.jpg")
+    assert response.status_code in (415, 422)
+    assert "file" in response.get_json()["error"]["fields"]
+
+
+def test_too_large_upload_is_refused(fresh, api):
+    no = assigned(api)
+    small = make_app(YDX_UPLOAD_MAX_BYTES=1024)
+    response = small.test_client().post(
+        f"/api/v1/applications/{no}/attachments",
+        data={"file": (BytesIO(png(padding=4096)), "big.png")},
+        content_type="multipart/form-data",
+        headers=api.headers("officer_hka1"),
+    )
+    assert response.status_code == 413
+    assert api.application("lead_hka", no)["attachments"] == []
+
+
+def test_uploaded_attachment_downloads_byte_for_byte(api):
+    no = assigned(api)
+    content = png()
+    attachment = upload(api, "officer_hka1", no, content, "门店.png").get_json()
+    response = api.get("lead_hka", f"/api/v1/applications/{no}/attachments/{attachment['id']}", buffered=True)
+    assert response.status_code == 200
+    assert response.content_type.startswith("image/png")
+    assert response.data == content
+
+
+def test_attachment_is_not_found_under_another_application(api):
+    no, other = assigned(api), api.submit(region="HK")
+    attachment = upload(api, "officer_hka1", no, png(), "a.png").get_json()
+    assert api.get("lead_hka", f"/api/v1/applications/{other}/attachments/{attachment['id']}").status_code == 404
+
+
+def test_materials_may_only_reference_attachments_of_the_same_application(api):
+    no, other = assigned(api), api.submit(region="HK")
+    foreign = upload(api, "lead_hka", other, png(), "other.png").get_json()["id"]
+    own = upload(api, "officer_hka1", no, png(padding=1), "own.png").get_json()["id"]
+    visit = {"visited_at": "2026-11-20T10:00:00+08:00", "notes": ""}
+    assert api.complete("officer_hka1", no, "onsite_visit", visit).status_code == 200
+
+    refused = api.complete(
+        "officer_hka1", no, "collect_materials", {"customer": {}, "attachments": [own, foreign], "notes": ""}
+    )
+    assert refused.status_code == 422
+    assert "attachments" in refused.get_json()["error"]["fields"]
+
+    accepted = api.complete(
+        "officer_hka1", no, "collect_materials", {"customer": {}, "attachments": [own], "notes": ""}
+    )
+    assert accepted.status_code == 200, accepted.get_json()

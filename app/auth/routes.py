@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from flask_smorest import Blueprint
+from app.hardening import Blueprint
 from marshmallow import Schema, fields, validate
 
 from app import audit

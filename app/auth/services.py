@@ -107,7 +107,7 @@ def revoke_token(token: str) -> None:
 def change_password(user: User, current: str, new: str) -> None:
     """Change a password; every token and session of the user stops working."""
     if not check_password_hash(user.password_hash, current):
-        raise ApiError("invalid_credentials", _("原密码错误"), 401, fields={"current_password": ["wrong password"]})
+        raise ApiError("validation_error", _("原密码错误"), 422, fields={"current_password": ["wrong password"]})
     if len(new) < 8:
         raise ApiError("validation_error", _("新密码至少 8 位"), 422, fields={"new_password": ["at least 8 characters"]})
     user.password_hash = hash_password(new)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
+from app.hardening import Blueprint
 from marshmallow import fields
 
 from app.auth.permissions import caller, requires
@@ -31,7 +31,7 @@ def list_customers(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     return {"items": items, "total": total}
 
 
-@blp.route("/<int:customer_id>")
+@blp.route("/<int(max=2147483647):customer_id>")
 @requires("customer.view")
 def get_customer(customer_id: int):  # type: ignore[no-untyped-def]
     """One customer with the applications the caller may see."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
+from app.hardening import Blueprint
 from sqlalchemy import text
 
 from app.extensions import db

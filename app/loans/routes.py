@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request, send_file
-from flask_smorest import Blueprint
+from app.hardening import Blueprint
 from marshmallow import fields
 from sqlalchemy import select
 
@@ -73,7 +73,7 @@ def upload_attachment(application_no: str):  # type: ignore[no-untyped-def]
     }, 201
 
 
-@blp.route("/applications/<application_no>/attachments/<int:attachment_id>")
+@blp.route("/applications/<application_no>/attachments/<int(max=2147483647):attachment_id>")
 @requires("application.view")
 def download_attachment(application_no: str, attachment_id: int):  # type: ignore[no-untyped-def]
     """Whoever may see the application may download its attachments."""
@@ -90,7 +90,7 @@ def _money(value: Any) -> str:
     return f"{value:.2f}"
 
 
-@blp.route("/loans/<int:loan_id>")
+@blp.route("/loans/<int(max=2147483647):loan_id>")
 @requires("loan.view")
 def get_loan(loan_id: int):  # type: ignore[no-untyped-def]
     """Principal, rate, method, fee, term, start date and the annualized rate (APR)."""
@@ -108,7 +108,7 @@ def get_loan(loan_id: int):  # type: ignore[no-untyped-def]
     }
 
 
-@blp.route("/loans/<int:loan_id>/schedule")
+@blp.route("/loans/<int(max=2147483647):loan_id>/schedule")
 @requires("loan.view")
 def get_schedule(loan_id: int):  # type: ignore[no-untyped-def]
     """The installments, money as decimal strings."""

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask import Response, request
-from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from app.hardening import Blueprint
+from marshmallow import Schema, fields, validate
 
 from app import audit
 from app.auth.permissions import caller, requires
@@ -17,7 +17,7 @@ blp = Blueprint("processes", __name__, url_prefix="/api/v1", description="流程
 
 
 class VersionArgs(Schema):
-    version = fields.Integer(load_default=None)
+    version = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
 
 
 @blp.route("/processes")
@@ -43,7 +43,7 @@ def create_deployment():  # type: ignore[no-untyped-def]
     return {"created": result, "unchanged": not result}, 201
 
 
-@blp.route("/processes/<key>/versions/<int:version>/diagram")
+@blp.route("/processes/<key>/versions/<int(max=2147483647):version>/diagram")
 @requires("process.view")
 def diagram(key: str, version: int):  # type: ignore[no-untyped-def]
     """The BPMN XML of a deployed version."""
@@ -51,7 +51,7 @@ def diagram(key: str, version: int):  # type: ignore[no-untyped-def]
     return Response(row.source, mimetype="application/xml")
 
 
-@blp.route("/process-instances/<int:instance_id>")
+@blp.route("/process-instances/<int(max=2147483647):instance_id>")
 @requires("process.view")
 def instance(instance_id: int):  # type: ignore[no-untyped-def]
     """State, version, current tasks, history."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
+from app.hardening import Blueprint
 
 from app.dispatch import commit_and_dispatch
 from app.public import services

@@ -18,6 +18,14 @@ from app.models import User, user_roles
 from app.workflow.registry import FormContext, form
 
 DECISIONS = ("approve", "reject")
+MAX_ID = 2**31 - 1
+
+
+class Id(fields.Integer):
+    """A database id: a strict positive integer the database can hold."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
 class Amount(fields.Decimal):
@@ -32,6 +40,8 @@ class Amount(fields.Decimal):
         number = super()._deserialize(value, attr, data, **kwargs)
         if not number.is_finite() or number <= 0:
             raise ValidationError("金额必须大于 0 (amount must be greater than 0)")
+        if number.adjusted() >= 12:
+            raise ValidationError("金额过大 (amount too large)")
         if number.as_tuple().exponent < -2:  # type: ignore[operator]
             raise ValidationError("金额最多两位小数 (at most 2 decimal places)")
         return number.quantize(Decimal("0.01"))
@@ -56,7 +66,7 @@ def _load(schema: Schema, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 class AssignOfficerForm(Schema):
-    officer_id = fields.Integer(required=True, strict=True)
+    officer_id = Id(required=True)
 
 
 def _record_officer(task: Any, clean: dict[str, Any]) -> None:
@@ -101,7 +111,7 @@ def onsite_visit(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
 
 class CollectMaterialsForm(Schema):
     customer = fields.Dict(load_default=dict)
-    attachments = fields.List(fields.Integer(strict=True), load_default=list)
+    attachments = fields.List(Id(), load_default=list, validate=validate.Length(max=200))
     notes = fields.String(load_default="", validate=validate.Length(max=4000))
 
 

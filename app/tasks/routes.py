@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from flask import request
-from flask_smorest import Blueprint
+from app.hardening import Blueprint
 
 from app.auth.permissions import caller, requires
 from app.dispatch import commit_and_dispatch
@@ -34,7 +34,7 @@ def list_tasks(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     return {"items": items, "total": total}
 
 
-@blp.route("/<int:task_id>")
+@blp.route("/<int(max=2147483647):task_id>")
 @blp.response(200, TaskDetailSchema)
 @requires("task.inbox")
 def get_task(task_id: int):  # type: ignore[no-untyped-def]
@@ -45,7 +45,7 @@ def get_task(task_id: int):  # type: ignore[no-untyped-def]
     return SimpleNamespace(**fields, **services.task_detail(task, who))
 
 
-@blp.route("/<int:task_id>/claim", methods=["POST"])
+@blp.route("/<int(max=2147483647):task_id>/claim", methods=["POST"])
 @blp.response(200, TaskSchema)
 @requires("task.inbox")
 def claim(task_id: int):  # type: ignore[no-untyped-def]
@@ -55,7 +55,7 @@ def claim(task_id: int):  # type: ignore[no-untyped-def]
     return task
 
 
-@blp.route("/<int:task_id>/unclaim", methods=["POST"])
+@blp.route("/<int(max=2147483647):task_id>/unclaim", methods=["POST"])
 @blp.response(200, TaskSchema)
 @requires("task.inbox")
 def unclaim(task_id: int):  # type: ignore[no-untyped-def]
@@ -65,7 +65,7 @@ def unclaim(task_id: int):  # type: ignore[no-untyped-def]
     return task
 
 
-@blp.route("/<int:task_id>/assign", methods=["POST"])
+@blp.route("/<int(max=2147483647):task_id>/assign", methods=["POST"])
 @blp.arguments(AssignArgs)
 @blp.response(200, TaskSchema)
 @requires("task.assign")
@@ -76,7 +76,7 @@ def assign(args: dict[str, Any], task_id: int):  # type: ignore[no-untyped-def]
     return task
 
 
-@blp.route("/<int:task_id>/complete", methods=["POST"])
+@blp.route("/<int(max=2147483647):task_id>/complete", methods=["POST"])
 @blp.response(200, TaskSchema)
 @requires("task.inbox")
 def complete(task_id: int):  # type: ignore[no-untyped-def]

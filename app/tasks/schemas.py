@@ -52,4 +52,4 @@ class TaskDetailSchema(TaskSchema):
 
 
 class AssignArgs(Schema):
-    user_id = fields.Integer(required=True, strict=True)
+    user_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=2**31 - 1))

@@ -111,13 +111,13 @@ def _check_bpmn_expressions(errors: DeploymentErrors, upload: Upload, roles: set
 
 
 def _check_dmn(errors: DeploymentErrors, upload: Upload) -> None:
-    decisions = [node for node in upload.root.iter() if etree.QName(node).localname == "decision"]
+    decisions = [node for node in upload.root.iter(etree.Element) if etree.QName(node).localname == "decision"]
     if len(decisions) != 1:
         errors.add(upload.name, f"a DMN file must hold exactly one decision, found {len(decisions)}")
         return
     upload.keys = [decisions[0].get("id")]
-    for node in upload.root.iter():
-        local = etree.QName(node).localname if isinstance(node.tag, str) else ""
+    for node in upload.root.iter(etree.Element):
+        local = etree.QName(node).localname
         if local == "decisionTable":
             policy = node.get("hitPolicy", "UNIQUE")
             if policy not in SUPPORTED_HIT_POLICIES:
@@ -144,6 +144,9 @@ def _read(uploads: list[Upload], errors: DeploymentErrors, roles: set[str]) -> N
             upload.root = etree.fromstring(upload.content, _SAFE_XML)
         except etree.XMLSyntaxError as exc:
             errors.add(upload.name, f"malformed XML: {exc.msg} (line {exc.lineno})")
+            continue
+        if upload.root.getroottree().docinfo.doctype:
+            errors.add(upload.name, "a DOCTYPE is not allowed in process files")
             continue
         if upload.kind == "process":
             upload.keys = [
@@ -283,7 +286,7 @@ def deploy(files: list[tuple[str, bytes]], actor_id: int | None) -> list[Process
         key = upload.keys[0]
         version = decision_versions.get(key, 0) + 1
         decision_versions[key] = version
-        name_node = next(node for node in upload.root.iter() if etree.QName(node).localname == "decision")
+        name_node = next(node for node in upload.root.iter(etree.Element) if etree.QName(node).localname == "decision")
         created.append(
             ProcessDefinition(
                 kind="decision",

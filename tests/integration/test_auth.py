@@ -11,7 +11,7 @@ from app.models import ApiToken, Team, User
 from app.models.base import utcnow
 from tests.conftest import make_app
 
-PASSWORD = "demo1234"
+PASSWORD = "demo1234"  # noqa: S105 -- the documented demo password
 
 
 def login(client, username: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]

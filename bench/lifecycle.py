@@ -1,0 +1,902 @@
+#!/usr/bin/env python3
+"""End-to-end throughput of the loan lifecycle, over HTTP and in the bare engine.
+
+Run from the repository root: `.venv/bin/python bench/lifecycle.py [--lifecycles N]
+[--clients C] [--workers W]` (or `make bench`).
+
+1. Engine floor: the same diagram driven in-process through SpiffWorkflow, no database,
+   once as is and once with a `dump_state`/`load_state` round trip after every step.
+2. A throw-away PostgreSQL database `ydx_bench` (dropped with FORCE, recreated, migrated,
+   demo data seeded, processes deployed).
+3. gunicorn with W sync workers on a free loopback port (service tasks in-process, SQL
+   counters on), C client threads with keep-alive `http.client` connections driving N
+   centralized HK lifecycles: submit → assign_officer → onsite_visit → collect_materials
+   → approve ×2 → detail with stage `disbursement`.
+4. Throughput, latency percentiles per endpoint kind, SQL statements/commits per request
+   (from the `X-SQL-Statements` / `X-SQL-Commits` headers), CPU seconds of server,
+   PostgreSQL and client, and the ratio to the engine floor.
+
+Only loopback traffic; every loop is bounded in count and time; the server is always
+stopped. Standard library plus what the project's venv holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import itertools
+import json
+import math
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+DB_NAME = "ydx_bench"
+DATABASE_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{DB_NAME}"
+PASSWORD = "demo1234"  # noqa: S105 - the documented demo password
+LEAD = "lead_hka"
+OFFICERS = ("officer_hka1", "officer_hka2")
+APPROVERS = ("approver1", "approver2")
+USERS = (LEAD, *OFFICERS, *APPROVERS)
+APPROVER_ANSWERS = {"approver1": "100000", "approver2": "95000"}  # 5 % apart → rule "lowest", no escalation
+DECISION_REFS = {"decide_amount": "loan_amount", "decide_term": "loan_term"}
+TASKS_PER_LIFECYCLE = 5
+ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+ID_CHECK = "10X98765432"
+MAX_ERROR_BODIES = 5
+KINDS = ("login", "submit", "list", "complete", "detail")
+
+
+# --- options and environment ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    """Command-line settings."""
+
+    lifecycles: int
+    clients: int
+    workers: int
+    threads: int
+    floor_lifecycles: int
+    max_seconds: float
+
+
+def parse_options(argv: list[str] | None = None) -> Options:
+    """Read the command line (defaults keep a run around a minute on 2 cores)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lifecycles", "-n", type=int, default=200, help="HTTP lifecycles to drive (default 200)")
+    parser.add_argument("--clients", "-c", type=int, default=8, help="concurrent client threads (default 8)")
+    parser.add_argument("--workers", "-w", type=int, default=3, help="gunicorn workers (default 3)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads per worker; > 1 uses gunicorn's gthread worker (default 1: sync)",
+    )
+    parser.add_argument(
+        "--floor-lifecycles", type=int, default=300, help="in-process engine lifecycles per floor variant (0 = skip)"
+    )
+    parser.add_argument(
+        "--max-seconds", type=float, default=180.0, help="stop starting HTTP lifecycles after this long (default 180)"
+    )
+    args = parser.parse_args(argv)
+    if args.lifecycles < 0 or args.clients < 1 or args.workers < 1 or args.threads < 1 or args.floor_lifecycles < 0:
+        parser.error("counts must be positive")
+    return Options(args.lifecycles, args.clients, args.workers, args.threads, args.floor_lifecycles, args.max_seconds)
+
+
+def app_env(**extra: str) -> dict[str, str]:
+    """The environment of the flask commands and the server: the bench database, no Redis."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "YDX_ENV")}
+    env.update(DATABASE_URL=DATABASE_URL, SECRET_KEY="bench", **extra)  # noqa: S106 - throw-away database
+    return env
+
+
+def run_command(args: list[str], env: dict[str, str] | None = None, timeout: float = 120.0) -> str:
+    """Run a command in the repository root; raise with its output when it fails."""
+    done = subprocess.run(  # noqa: S603 - fixed argument lists, no shell
+        args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def psql(*sql: str) -> str:
+    """Run statements as postgres on the local server (each its own -c, so DROP DATABASE works)."""
+    binary = shutil.which("psql") or "/usr/bin/psql"
+    args = [binary, "-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-qtA"]
+    for statement in sql:
+        args += ["-c", statement]
+    return run_command(args, timeout=60).strip()
+
+
+def prepare_database() -> None:
+    """Recreate `ydx_bench`, migrate it, seed the demo organisation, deploy bpmn/ + rules/."""
+    psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)", f"CREATE DATABASE {DB_NAME}")
+    flask = [str(VENV_BIN / "flask"), "--app", "wsgi"]
+    env = app_env()
+    run_command([*flask, "db", "upgrade"], env)
+    run_command([*flask, "seed-demo"], env)
+    run_command([*flask, "process", "deploy"], env)
+
+
+def machine_note() -> str:
+    """One line: cores, CPU model, Python and PostgreSQL versions."""
+    model = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        postgres = psql("select version()")
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        postgres = f"unknown ({exc.__class__.__name__})"
+    try:
+        load = "/".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        load = "?"
+    return (
+        f"machine: nproc={os.cpu_count()} cpu={model!r} python={platform.python_version()} "
+        f"({platform.python_implementation()}) postgres={postgres!r} loadavg={load}"
+    )
+
+
+# --- CPU accounting from /proc -------------------------------------------------------
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_stat(pid: int) -> tuple[str, int, float] | None:
+    """(command name, parent pid, user+system CPU seconds) of a process, or None if gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name = raw[raw.index("(") + 1 : raw.rindex(")")]
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return name, int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _system_busy_seconds() -> float:
+    """CPU seconds all cores spent outside idle/iowait since boot (first line of /proc/stat)."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values[:8]) - idle) / _TICKS
+
+
+def cpu_snapshot(server_pid: int | None) -> dict[str, dict[int, float]]:
+    """CPU seconds per pid: gunicorn (master and workers), PostgreSQL backends of the bench
+    database, PostgreSQL's own background processes; and the whole machine's busy time."""
+    snapshot: dict[str, dict[int, float]] = {
+        "server": {},
+        "postgres": {},
+        "postgres_aux": {},
+        "machine": {0: _system_busy_seconds()},
+    }
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        stat = _proc_stat(pid)
+        if stat is None:
+            continue
+        name, ppid, seconds = stat
+        if server_pid is not None and (pid == server_pid or ppid == server_pid):
+            snapshot["server"][pid] = seconds
+        elif name.startswith("postgres"):
+            command = _cmdline(pid)
+            if f" {DB_NAME} " in command:
+                snapshot["postgres"][pid] = seconds
+            elif "(" not in command and "[local]" not in command:  # not a client backend
+                snapshot["postgres_aux"][pid] = seconds
+    return snapshot
+
+
+def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
+    """CPU seconds spent between two snapshots (processes that exited in between are missed)."""
+    return {
+        group: sum(seconds - before[group].get(pid, 0.0) for pid, seconds in after[group].items()) for group in after
+    }
+
+
+# --- the server ----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A currently unused loopback port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running gunicorn: where it listens and its master's pid."""
+
+    host: str
+    port: int
+    pid: int
+    log_path: Path
+
+
+def _log_tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@contextmanager
+def gunicorn(workers: int, threads: int, log_dir: Path, startup_seconds: float = 45.0) -> Iterator[Server]:
+    """Start gunicorn on the bench database, wait for /api/v1/health, always stop it."""
+    port = free_port()
+    log_path = log_dir / "gunicorn.log"
+    env = app_env(YDX_SQL_STATS="1", YDX_PUBLIC_SUBMIT_LIMIT="1000000", YDX_LOGIN_MAX_FAILURES="1000")
+    args = [
+        str(VENV_BIN / "gunicorn"),
+        "-w",
+        str(workers),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--graceful-timeout",
+        "5",
+        "wsgi:app",
+    ]
+    if threads > 1:
+        args[1:1] = ["--worker-class", "gthread", "--threads", str(threads)]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+    try:
+        _wait_healthy(process, port, log_path, startup_seconds)
+        yield Server("127.0.0.1", port, process.pid, log_path)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def _wait_healthy(process: subprocess.Popen[bytes], port: int, log_path: Path, limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{_log_tail(log_path)}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/v1/health")
+            response = conn.getresponse()
+            response.read()
+            conn.close()
+            if response.status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"gunicorn not healthy after {limit:.0f} s:\n{_log_tail(log_path)}")
+
+
+# --- the HTTP client and what it records -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One request as the client saw it."""
+
+    kind: str
+    tag: str
+    status: int
+    seconds: float
+    sql_statements: int | None
+    sql_commits: int | None
+
+
+@dataclass
+class Recorder:
+    """Thread-safe store of samples and errors."""
+
+    samples: list[Sample] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    error_count: int = 0
+    reconnects: int = 0
+    task_lookup_retries: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, sample: Sample) -> None:
+        """Keep one request's figures."""
+        with self.lock:
+            self.samples.append(sample)
+
+    def error(self, message: str) -> None:
+        """Count an error; keep the text of the first few."""
+        with self.lock:
+            self.error_count += 1
+            if len(self.errors) < MAX_ERROR_BODIES:
+                self.errors.append(message)
+
+    def bump(self, counter: str) -> None:
+        """Increase a named integer counter."""
+        with self.lock:
+            setattr(self, counter, getattr(self, counter) + 1)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Status and decoded JSON body (None when not JSON)."""
+
+    status: int
+    body: Any
+    text: str
+
+    @property
+    def ok(self) -> bool:
+        """Any 2xx."""
+        return 200 <= self.status < 300
+
+
+def _int_header(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+class Client:
+    """One keep-alive connection (one per thread) that records every request."""
+
+    RETRYABLE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+    def __init__(self, server: Server, recorder: Recorder, timeout: float = 60.0) -> None:
+        self.conn = http.client.HTTPConnection(server.host, server.port, timeout=timeout)
+        self.recorder = recorder
+
+    def close(self) -> None:
+        """Drop the connection."""
+        self.conn.close()
+
+    def call(
+        self, kind: str, method: str, path: str, body: Any = None, token: str | None = None, tag: str = ""
+    ) -> Reply:
+        """Send one request; any non-2xx is recorded as an error."""
+        headers = {"Accept": "application/json"}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        for attempt in range(2):
+            started = time.perf_counter()
+            try:
+                self.conn.request(method, path, body=payload, headers=headers)
+                response = self.conn.getresponse()
+                raw = response.read()
+            except self.RETRYABLE:
+                self.conn.close()
+                if attempt:
+                    raise
+                self.recorder.bump("reconnects")
+                continue
+            elapsed = time.perf_counter() - started
+            break
+        text = raw.decode("utf-8", errors="replace")
+        try:
+            decoded = json.loads(text) if text else None
+        except ValueError:
+            decoded = None
+        self.recorder.add(
+            Sample(
+                kind,
+                tag,
+                response.status,
+                elapsed,
+                _int_header(response.getheader("X-SQL-Statements")),
+                _int_header(response.getheader("X-SQL-Commits")),
+            )
+        )
+        reply = Reply(response.status, decoded, text)
+        if not reply.ok:
+            self.recorder.error(f"{method} {path} → {response.status}: {text[:400]}")
+        return reply
+
+
+# --- the lifecycle over HTTP ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Staff:
+    """Bearer tokens and user ids of the demo users."""
+
+    tokens: dict[str, str]
+    ids: dict[str, int]
+
+
+def login_all(client: Client) -> Staff:
+    """Log every demo user in once."""
+    tokens: dict[str, str] = {}
+    ids: dict[str, int] = {}
+    for username in USERS:
+        reply = client.call("login", "POST", "/api/v1/auth/login", {"username": username, "password": PASSWORD})
+        if not reply.ok:
+            raise RuntimeError(f"login of {username} failed: {reply.status} {reply.text[:300]}")
+        tokens[username] = reply.body["token"]
+        ids[username] = int(reply.body["user"]["id"])
+    return Staff(tokens, ids)
+
+
+def id_number(seq: int) -> str:
+    """A distinct valid 18-digit resident ID: Haikou area, a birth date and sequence from `seq`."""
+    born = date(1970, 1, 1) + timedelta(days=seq // 1000)
+    first17 = f"460100{born:%Y%m%d}{seq % 1000:03d}"
+    check = ID_CHECK[sum(int(d) * w for d, w in zip(first17, ID_WEIGHTS, strict=True)) % 11]
+    return first17 + check
+
+
+def application_body(seq: int) -> dict[str, Any]:
+    """A valid public HK application (default product BIZ-EQ)."""
+    return {
+        "name": f"压测{seq}",
+        "phone": f"138{seq % 10**8:08d}",
+        "id_number": id_number(seq),
+        "region_code": "HK",
+        "amount": "100000",
+        "term_months": 12,
+        "purpose": "进货周转",
+        "channel": "bench",
+        "consent": True,
+        "credit_authorization": True,
+    }
+
+
+def find_task(
+    client: Client, staff: Staff, username: str, scope: str, application_no: str, task_key: str
+) -> int | None:
+    """The open task of one application and key in `username`'s inbox (a few retries)."""
+    path = f"/api/v1/tasks?scope={scope}&status=open&application_no={application_no}&task_key={task_key}"
+    for attempt in range(4):
+        reply = client.call("list", "GET", path, token=staff.tokens[username], tag=task_key)
+        if not reply.ok:
+            return None
+        items = reply.body.get("items") or []
+        if items:
+            return int(items[0]["id"])
+        client.recorder.bump("task_lookup_retries")
+        time.sleep(0.05 * (attempt + 1))
+    client.recorder.error(f"{username} never saw {task_key} of {application_no} in scope {scope}")
+    return None
+
+
+def lifecycle_steps(staff: Staff, seq: int) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(user, inbox scope, task_key, form) of the five task completions."""
+    officer = OFFICERS[seq % len(OFFICERS)]
+    steps: list[tuple[str, str, str, dict[str, Any]]] = [
+        (LEAD, "candidate", "assign_officer", {"officer_id": staff.ids[officer]}),
+        (officer, "mine", "onsite_visit", {"visited_at": "2026-11-20T10:00:00+08:00", "notes": "到访"}),
+        (officer, "mine", "collect_materials", {"customer": {}, "attachments": [], "notes": ""}),
+    ]
+    for approver in APPROVERS:
+        form = {"decision": "approve", "amount": APPROVER_ANSWERS[approver], "term_months": 12, "comment": ""}
+        steps.append((approver, "mine", "approve", form))
+    return steps
+
+
+def run_lifecycle(client: Client, staff: Staff, seq: int) -> bool:
+    """Submit, complete the five tasks, check the final stage; False at the first error."""
+    reply = client.call("submit", "POST", "/api/v1/public/applications", application_body(seq))
+    if not reply.ok:
+        return False
+    application_no = reply.body["application_no"]
+    for username, scope, task_key, form in lifecycle_steps(staff, seq):
+        task_id = find_task(client, staff, username, scope, application_no, task_key)
+        if task_id is None:
+            return False
+        reply = client.call(
+            "complete", "POST", f"/api/v1/tasks/{task_id}/complete", form, staff.tokens[username], tag=task_key
+        )
+        if not reply.ok:
+            return False
+    reply = client.call("detail", "GET", f"/api/v1/applications/{application_no}", token=staff.tokens[LEAD])
+    if not reply.ok:
+        return False
+    if reply.body.get("stage") != "disbursement":
+        client.recorder.error(f"{application_no} ended in stage {reply.body.get('stage')!r}, not 'disbursement'")
+        return False
+    return True
+
+
+@dataclass
+class HttpResult:
+    """What the HTTP phase measured."""
+
+    wall_seconds: float
+    succeeded: int
+    failed: int
+    recorder: Recorder
+    cpu: dict[str, float]
+    client_cpu_seconds: float
+
+
+def drive(server: Server, staff: Staff, options: Options, recorder: Recorder) -> HttpResult:
+    """Run N lifecycles on C threads; no new lifecycle starts after `max_seconds`."""
+    sequence = itertools.count()
+    sequence_lock = threading.Lock()
+    outcome = {"ok": 0, "failed": 0}
+    outcome_lock = threading.Lock()
+    deadline = time.monotonic() + options.max_seconds
+
+    def next_seq() -> int | None:
+        with sequence_lock:
+            seq = next(sequence)
+        return seq if seq < options.lifecycles and time.monotonic() < deadline else None
+
+    def worker() -> None:
+        client = Client(server, recorder)
+        try:
+            while (seq := next_seq()) is not None:
+                try:
+                    ok = run_lifecycle(client, staff, seq)
+                except (OSError, http.client.HTTPException, KeyError, TypeError, ValueError) as exc:
+                    recorder.error(f"lifecycle {seq}: {exc.__class__.__name__}: {exc}")
+                    client.close()
+                    ok = False
+                with outcome_lock:
+                    outcome["ok" if ok else "failed"] += 1
+        finally:
+            client.close()
+
+    before = cpu_snapshot(server.pid)
+    client_cpu = time.process_time()
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker, name=f"client-{i}", daemon=True) for i in range(options.clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=max(1.0, deadline - time.monotonic() + 120))
+    wall = time.perf_counter() - started
+    client_cpu = time.process_time() - client_cpu
+    cpu = cpu_used(before, cpu_snapshot(server.pid))
+    if any(thread.is_alive() for thread in threads):
+        recorder.error("some client threads did not finish in time")
+    return HttpResult(wall, outcome["ok"], outcome["failed"], recorder, cpu, client_cpu)
+
+
+# --- the engine floor -------------------------------------------------------------------
+
+
+def _import_app() -> None:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+
+
+def load_process() -> Any:
+    """Parse bpmn/ + rules/ as a deployment does, store as JSON and restore (a ProcessSpec)."""
+    _import_app()
+    from lxml import etree
+
+    from app.workflow.specs import YdxParser, spec_from_json, spec_to_json
+
+    parser = YdxParser()
+    for path in sorted((ROOT / "rules").glob("*.dmn")):
+        parser.add_dmn_xml(etree.fromstring(path.read_bytes()), filename=path.name)
+    bpmn = ROOT / "bpmn" / "loan_lifecycle.bpmn"
+    parser.add_bpmn_xml(etree.ElementTree(etree.fromstring(bpmn.read_bytes())), filename=bpmn.name)
+    spec = parser.get_spec("loan_lifecycle")
+    subprocess_specs = parser.get_subprocess_specs("loan_lifecycle")
+    return spec_from_json(spec_to_json(spec, subprocess_specs, DECISION_REFS))
+
+
+def start_data(seq: int, approvers: tuple[int, int] = (101, 102)) -> dict[str, Any]:
+    """The start data app/public/services.py gives a centralized HK application."""
+    return {
+        "application_id": seq + 1,
+        "application_no": f"YDXBENCH{seq:08d}",
+        "team_id": 1,
+        "region_id": 1,
+        "region_code": "HK",
+        "approval_mode": "centralized",
+        "approvers": list(approvers),
+        "product_code": "BIZ-EQ",
+        "amount_requested": Decimal("100000.00"),
+        "term_requested": 12,
+    }
+
+
+def _user_form(task: Any, approvers: list[int]) -> None:
+    """Put a valid form into a READY user task's data, as runtime.complete_user_task does."""
+    key = task.task_spec.bpmn_id
+    if key == "approve":
+        approver_id = task.data["approver_id"]
+        amount = Decimal("100000.00") if approver_id == approvers[0] else Decimal("95000.00")
+        task.data["approval"] = {
+            "decision": "approve",
+            "amount": amount,
+            "term_months": 12,
+            "comment": "",
+            "by": approver_id,
+            "approver_id": approver_id,
+        }
+        return
+    forms: dict[str, dict[str, Any]] = {
+        "assign_officer": {"officer_id": 7, "by": 3},
+        "onsite_visit": {"visited_at": "2026-11-20T10:00:00+08:00", "notes": "到访", "by": 7},
+        "collect_materials": {"customer": {}, "attachments": [], "notes": "", "by": 7},
+    }
+    if key not in forms:
+        raise RuntimeError(f"engine floor: unexpected user task {key}")
+    task.data[key] = forms[key]
+
+
+def _service_result(task: Any, seq: int) -> dict[str, Any]:
+    """A plausible result of the service task (credit lookup, disbursement, notice)."""
+    if task.task_spec.result_variable == "disbursement":
+        return {"loan_id": seq + 1, "core_system": "not_configured", "apr": "0.1200"}
+    return {"status": "unavailable", "message": "bench", "requested_at": "2026-11-20T10:00:00+08:00"}
+
+
+def engine_lifecycle(process: Any, seq: int, round_trip: Callable[[Any], Any] | None) -> tuple[list[str], Any]:
+    """Drive one lifecycle to its end; returns the completed user task keys and the last task's data."""
+    from SpiffWorkflow.util.task import TaskState
+
+    from app.workflow.specs import new_workflow
+
+    data = start_data(seq)
+    workflow = new_workflow(process)
+    for task in workflow.get_tasks(state=TaskState.READY):
+        task.data.update(data)
+    workflow.do_engine_steps()
+    if round_trip:
+        workflow = round_trip(workflow)
+    completed: list[str] = []
+    for _ in range(40):
+        if workflow.completed:
+            break
+        ready = workflow.get_tasks(state=TaskState.READY, manual=True)
+        if ready:
+            task = ready[0]
+            _user_form(task, data["approvers"])
+            task.run()
+            completed.append(task.task_spec.bpmn_id)
+        else:
+            started = workflow.get_tasks(state=TaskState.STARTED)
+            if not started:
+                raise RuntimeError(f"engine floor: lifecycle {seq} stuck with nothing ready or waiting")
+            task = started[0]
+            task.data[task.task_spec.result_variable] = _service_result(task, seq)
+            task.complete()
+        workflow.do_engine_steps()
+        if round_trip:
+            workflow = round_trip(workflow)
+    if not workflow.completed:
+        raise RuntimeError(f"engine floor: lifecycle {seq} did not finish")
+    return completed, workflow.last_task.data
+
+
+@dataclass(frozen=True)
+class FloorResult:
+    """Lifecycles per second of one floor variant."""
+
+    label: str
+    lifecycles: int
+    seconds: float
+    mean_state_bytes: float
+
+    @property
+    def rate(self) -> float:
+        """Lifecycles per second."""
+        return self.lifecycles / self.seconds if self.seconds else 0.0
+
+
+def measure_floor(count: int) -> list[FloorResult]:
+    """Single-threaded engine throughput without and with a state round trip after each step."""
+    _import_app()
+    from app.workflow.specs import dump_state, load_state
+
+    started = time.perf_counter()
+    process = load_process()
+    print(f"engine floor: parse + spec JSON round trip {1000 * (time.perf_counter() - started):.1f} ms")
+    sizes: list[int] = []
+
+    def round_trip(workflow: Any) -> Any:
+        state = dump_state(workflow)
+        sizes.append(len(state))
+        return load_state(process, state)
+
+    keys, last = engine_lifecycle(process, 0, None)  # warm-up and correctness check
+    expected = ["assign_officer", "onsite_visit", "collect_materials", "approve", "approve"]
+    decision = last.get("decision") or {}
+    if keys != expected or decision.get("final_amount") != Decimal("95000") or "disbursement" not in last:
+        raise RuntimeError(f"engine floor: unexpected path {keys} / decision {decision}")
+    engine_lifecycle(process, 0, round_trip)
+    sizes.clear()
+
+    results = []
+    for label, hook in (("in memory", None), ("dump/load state every step", round_trip)):
+        started = time.perf_counter()
+        for seq in range(count):
+            engine_lifecycle(process, seq, hook)
+        elapsed = time.perf_counter() - started
+        mean_size = sum(sizes) / len(sizes) if sizes else 0.0
+        results.append(FloorResult(label, count, elapsed, mean_size))
+    return results
+
+
+# --- the report --------------------------------------------------------------------------
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of unsorted values (0 when empty)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(pct / 100 * len(ordered)) - 1))]
+
+
+def _mean(values: list[int]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def _latency_row(label: str, samples: list[Sample], client_seconds: float) -> str:
+    times = [s.seconds * 1000 for s in samples]
+    statements = [s.sql_statements for s in samples if s.sql_statements is not None]
+    commits = [s.sql_commits for s in samples if s.sql_commits is not None]
+    share = 100 * sum(s.seconds for s in samples) / client_seconds if client_seconds else 0.0
+    return (
+        f"  {label:<28}{len(samples):>6}{percentile(times, 50):>9.1f}{percentile(times, 95):>9.1f}"
+        f"{max(times, default=0):>9.1f}{share:>7.1f}%{_mean(statements):>8.1f}{_mean(commits):>8.2f}"
+    )
+
+
+def report_http(result: HttpResult, options: Options) -> float:
+    """Print throughput, latencies, SQL counts and CPU; returns lifecycles/s."""
+    samples = [s for s in result.recorder.samples if s.kind != "login"]
+    wall = result.wall_seconds
+    rate = result.succeeded / wall if wall else 0.0
+    print(
+        f"\nHTTP: {result.succeeded} lifecycles ok, {result.failed} failed, {result.recorder.error_count} errors, "
+        f"{options.clients} clients, {options.workers} gunicorn workers"
+        f"{f' x {options.threads} threads' if options.threads > 1 else ' (sync)'}"
+    )
+    print(f"  wall time            {wall:9.2f} s")
+    print(f"  lifecycles/s         {rate:9.2f}")
+    print(f"  task completions/s   {TASKS_PER_LIFECYCLE * result.succeeded / wall if wall else 0:9.2f}")
+    print(f"  requests/s           {len(samples) / wall if wall else 0:9.2f}  ({len(samples)} requests)")
+    if result.recorder.reconnects or result.recorder.task_lookup_retries:
+        print(f"  reconnects {result.recorder.reconnects}, task lookups retried {result.recorder.task_lookup_retries}")
+    client_seconds = sum(s.seconds for s in samples)
+    print(
+        f"\n  {'endpoint kind':<28}{'count':>6}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'time':>8}"
+        f"{'SQL st':>8}{'commits':>8}"
+    )
+    by_kind: dict[str, list[Sample]] = defaultdict(list)
+    by_tag: dict[str, list[Sample]] = defaultdict(list)
+    for sample in samples:
+        by_kind[sample.kind].append(sample)
+        if sample.kind in ("complete", "list"):
+            by_tag[f"{sample.kind}:{sample.tag}"].append(sample)
+    labels = {
+        "submit": "submit",
+        "list": "list tasks",
+        "complete": "complete by task_key",
+        "detail": "application detail",
+    }
+    for kind in KINDS[1:]:
+        print(_latency_row(labels[kind], by_kind.get(kind, []), client_seconds))
+        for tag in sorted(t for t in by_tag if t.startswith(f"{kind}:")):
+            print(_latency_row(f"  {tag.split(':', 1)[1]}", by_tag[tag], client_seconds))
+    completes = by_kind.get("complete", [])
+    submits = by_kind.get("submit", [])
+    print(
+        f"\n  SQL per task completion: {_mean([s.sql_statements for s in completes if s.sql_statements is not None]):.1f}"
+        f" statements, {_mean([s.sql_commits for s in completes if s.sql_commits is not None]):.2f} commits;"
+        f" per submit: {_mean([s.sql_statements for s in submits if s.sql_statements is not None]):.1f} statements,"
+        f" {_mean([s.sql_commits for s in submits if s.sql_commits is not None]):.2f} commits"
+    )
+    per_lifecycle = sum(s.sql_statements or 0 for s in samples) / result.succeeded if result.succeeded else 0
+    print(
+        f"  SQL per lifecycle (all {len(samples) // max(1, result.succeeded + result.failed)} requests): {per_lifecycle:.0f} statements"
+    )
+    cores = os.cpu_count() or 1
+    cpu = result.cpu
+    ours = cpu["server"] + cpu["postgres"] + cpu["postgres_aux"] + result.client_cpu_seconds
+    per = 1000 / max(1, result.succeeded)
+    print(
+        f"  CPU seconds (machine: {cores} cores x {wall:.1f} s = {cores * wall:.0f} s, {cpu['machine']:.1f} busy):"
+        f" gunicorn {cpu['server']:.1f}, postgres backends {cpu['postgres']:.1f},"
+        f" postgres background {cpu['postgres_aux']:.1f}, bench client {result.client_cpu_seconds:.1f},"
+        f" anything else on the machine {max(0.0, cpu['machine'] - ours):.1f}"
+    )
+    print(
+        f"  CPU per lifecycle: gunicorn {per * cpu['server']:.0f} ms, postgres {per * cpu['postgres']:.0f} ms"
+        f" (+{per * cpu['postgres_aux']:.0f} ms background), client {per * result.client_cpu_seconds:.0f} ms"
+    )
+    if result.recorder.errors:
+        print("\n  first errors:")
+        for message in result.recorder.errors:
+            print(f"    {message}")
+    return rate
+
+
+def report_floor(results: list[FloorResult], http_rate: float | None) -> None:
+    """Print the engine floor and the HTTP ÷ floor ratio."""
+    print("\nENGINE FLOOR (single thread, no database):")
+    for floor in results:
+        size = f", state {floor.mean_state_bytes / 1024:.1f} KB/step" if floor.mean_state_bytes else ""
+        print(
+            f"  {floor.label:<28}{floor.rate:9.1f} lifecycles/s  ({floor.lifecycles} in {floor.seconds:.2f} s, "
+            f"{1000 * floor.seconds / floor.lifecycles:.2f} ms each{size})"
+        )
+    if http_rate is not None and results:
+        ratios = ", ".join(f"{http_rate / f.rate:.3f} of '{f.label}'" for f in results if f.rate)
+        print(f"  HTTP ÷ floor: {ratios}")
+
+
+# --- main --------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Floor, database, server, lifecycles, report; non-zero exit when anything failed."""
+    options = parse_options(argv)
+    print(machine_note(), flush=True)
+    floor: list[FloorResult] = []
+    if options.floor_lifecycles:
+        floor = measure_floor(options.floor_lifecycles)
+        report_floor(floor, None)
+
+    started = time.perf_counter()
+    prepare_database()
+    print(f"\ndatabase {DB_NAME} prepared in {time.perf_counter() - started:.1f} s", flush=True)
+    recorder = Recorder()
+    with tempfile.TemporaryDirectory(prefix="ydx-bench-") as log_dir:
+        started = time.perf_counter()
+        with gunicorn(options.workers, options.threads, Path(log_dir)) as server:
+            print(
+                f"gunicorn -w {options.workers}{f' --threads {options.threads}' if options.threads > 1 else ''} on {server.host}:{server.port} healthy in {time.perf_counter() - started:.1f} s"
+            )
+            login_client = Client(server, recorder)
+            try:
+                staff = login_all(login_client)
+            finally:
+                login_client.close()
+            result = drive(server, staff, options, recorder)
+            server_log = _log_tail(server.log_path, 15) if result.recorder.error_count else ""
+    rate = report_http(result, options)
+    if server_log:
+        print(f"\n  gunicorn log tail:\n{server_log}")
+    if floor:
+        report_floor(floor, rate)
+    print(f"\nload average at the end: {'/'.join(f'{v:.2f}' for v in os.getloadavg())}")
+    incomplete = result.succeeded < options.lifecycles
+    return 1 if result.recorder.error_count or incomplete else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,302 @@
+"""What every API client relies on: health, the OpenAPI document, the error format, and
+that no input, however wrong, makes the server fail (a 5xx is a bug)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import application_body
+
+
+def assert_error_format(response, status: int | None = None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """{"error": {"code", "message", ...}} as JSON."""
+    if status is not None:
+        assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
+    assert response.is_json, response.get_data(as_text=True)[:300]
+    error = response.get_json()["error"]
+    assert isinstance(error["code"], str) and error["code"]
+    assert isinstance(error["message"], str) and error["message"]
+    return error
+
+
+def test_health_reports_the_database_ok(client):
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    assert response.get_json()["checks"]["database"] == "ok"
+
+
+def test_the_openapi_document_lists_the_public_and_task_endpoints(client):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    document = json.loads(response.get_data(as_text=True))
+    assert {"/api/v1/public/applications", "/api/v1/tasks", "/api/v1/auth/login"} <= set(document["paths"])
+
+
+def test_the_api_docs_page_is_html(client):
+    response = client.get("/api/docs")
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    assert "openapi.json" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/no-such-thing", "/api/v1/applications/x/y/z", "/api/v2/health"])
+def test_an_unknown_api_path_is_a_json_404(client, path):
+    assert_error_format(client.get(path), 404)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("get", "/api/v1/auth/login"), ("delete", "/api/v1/health"), ("put", "/api/v1/public/applications")],
+)
+def test_a_wrong_method_is_a_json_405(client, method, path):
+    assert_error_format(getattr(client, method)(path), 405)
+
+
+def test_an_unknown_task_is_a_json_404(api):
+    assert_error_format(api.get("lead_hka", "/api/v1/tasks/987654"), 404)
+
+
+# --- no junk input makes the server fail --------------------------------------------
+
+DEEP = "[" * 100_000 + "]" * 100_000
+JUNK_RAW: list[str | bytes] = [
+    "",
+    "{",
+    "not json",
+    "[]",
+    '"a string"',
+    "null",
+    "true",
+    "42",
+    "1e400",
+    "9" * 5000,
+    "[{}]",
+    '{"a": NaN}',
+    DEEP,
+    b"\xff\xfe invalid utf-8 \xc3\x28",
+]
+
+
+BAD_VALUES: list[Any] = [
+    None,
+    [],
+    {},
+    True,
+    "",
+    "x" * 100_000,
+    "\u0000",
+    "a\u0000b",
+    -1,
+    0,
+    10**30,
+    -(10**30),
+    1.5,
+    "1e30",
+    "9" * 40,
+    "-0",
+    {"$ne": None},
+    ["nested", ["deep"]],
+]
+
+
+def junk_objects(valid: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(label, body): `valid` with each field in turn replaced by a value of the wrong
+    type or an absurd size, plus an empty object and an unexpected extra field."""
+    variants: list[tuple[str, Any]] = [("{}", {})]
+    for key in valid:
+        for value in BAD_VALUES:
+            variants.append((f"{key}={str(value)[:30]!r}", {**valid, key: value}))
+    variants.append(("unexpected field", {**valid, "unexpected": "field"}))
+    return variants
+
+
+def fuzz(send, valid: dict[str, Any]) -> list[str]:  # type: ignore[no-untyped-def]
+    """Send every junk body; describe each answer that is a 5xx or not in the error format."""
+    problems = []
+    for raw in JUNK_RAW:
+        response = send(data=raw, content_type="application/json")
+        problems += check(response, f"raw body {raw[:30]!r} ({len(raw)} chars)")
+    for label, body in junk_objects(valid):
+        problems += check(send(json=body), f"json {label}")
+    return problems
+
+
+def check(response, label: str) -> list[str]:  # type: ignore[no-untyped-def]
+    if response.status_code >= 500:
+        return [f"{label} -> {response.status_code}"]
+    if response.status_code >= 400:
+        try:
+            assert_error_format(response)
+        except (AssertionError, KeyError, TypeError):
+            return [f"{label} -> {response.status_code} without the error format"]
+    return []
+
+
+def test_junk_public_applications_never_fail_the_server(client):
+    problems = fuzz(lambda **kw: client.post("/api/v1/public/applications", **kw), application_body())
+    assert not problems, "\n".join(problems)
+
+
+def test_junk_logins_never_fail_the_server(client):
+    problems = fuzz(
+        lambda **kw: client.post("/api/v1/auth/login", **kw), {"username": "lead_hka", "password": "wrong-password"}
+    )
+    assert not problems, "\n".join(problems)
+
+
+def test_junk_password_changes_never_fail_the_server(api):
+    problems = fuzz(
+        lambda **kw: api.post("officer_hka2", "/api/v1/auth/password", **kw),
+        {"current_password": "wrong-password", "new_password": "a-new-secret-9"},
+    )
+    assert not problems, "\n".join(problems)
+
+
+def test_junk_task_completions_never_fail_the_server(api):
+    number = api.submit()
+    task = api.task("lead_hka", number, "assign_officer", "candidate")
+    problems = fuzz(
+        lambda **kw: api.post("lead_hka", f"/api/v1/tasks/{task['id']}/complete", **kw),
+        {"officer_id": api.user_id("officer_hka2") * 1000},
+    )
+    assert not problems, "\n".join(problems)
+
+
+def test_junk_approvals_never_fail_the_server(api):
+    number = api.submit()
+    api.to_approval(number)
+    task = api.task("approver1", number, "approve")
+    problems = fuzz(
+        lambda **kw: api.post("approver1", f"/api/v1/tasks/{task['id']}/complete", **kw),
+        {"decision": "maybe", "amount": "90000", "term_months": 12, "comment": ""},
+    )
+    assert not problems, "\n".join(problems)
+
+
+def test_junk_task_assignments_never_fail_the_server(api):
+    number = api.submit()
+    task = api.task("lead_hka", number, "assign_officer", "candidate")
+    problems = fuzz(
+        lambda **kw: api.post("lead_hka", f"/api/v1/tasks/{task['id']}/assign", **kw),
+        {"user_id": api.user_id("officer_sya1")},
+    )
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    ("decision", "valid"),
+    [
+        ("loan_amount", {"amounts": ["100000", "80000"]}),
+        ("loan_term", {"terms": [12, 18]}),
+        ("leave_authority", {"days": 5}),
+    ],
+)
+def test_junk_decision_inputs_never_fail_the_server(api, decision, valid):
+    problems = fuzz(lambda **kw: api.post("analyst", f"/api/v1/decisions/{decision}/evaluate", **kw), valid)
+    assert not problems, "\n".join(problems)
+
+
+JUNK_QUERIES = [
+    "page=abc",
+    "page=0",
+    "page=-1",
+    "page=99999999999999999999999",
+    "per_page=100000",
+    "per_page=99999999999999999999999",
+    "per_page=1.5",
+    "scope=everything",
+    "status=maybe",
+    "q=%00",
+    "q=%25%25%25",
+    "q=" + "x" * 5000,
+    "stage=%00",
+    "page=1&page=2",
+]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/applications", "/api/v1/tasks", "/api/v1/customers"])
+def test_junk_list_queries_never_fail_the_server(api, path):
+    problems = []
+    for query in JUNK_QUERIES:
+        problems += check(api.get("gm", f"{path}?{query}"), f"{path}?{query[:40]}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/tasks/99999999999999999999999",
+        "/api/v1/customers/99999999999999999999999",
+        "/api/v1/loans/99999999999999999999999",
+        "/api/v1/loans/99999999999999999999999/schedule",
+        "/api/v1/applications/%00",
+        "/api/v1/public/applications/%00?phone=%00",
+        "/api/v1/process-instances/99999999999999999999999",
+    ],
+)
+def test_absurd_ids_in_the_path_never_fail_the_server(api, path):
+    user = "analyst" if "process-instances" in path else "gm"
+    response = api.get(user, path)
+    assert response.status_code < 500, (path, response.status_code)
+    assert_error_format(response)
+
+
+def test_junk_uploads_never_fail_the_server(api):
+    number = api.submit()
+    api.complete("lead_hka", number, "assign_officer", {"officer_id": api.user_id("officer_hka1")}, "candidate")
+    url = f"/api/v1/applications/{number}/attachments"
+    attempts = [
+        {"json": {"file": "not a file"}},
+        {"data": {}, "content_type": "multipart/form-data"},
+        {"data": {"file": (io.BytesIO(b""), "empty.png")}, "content_type": "multipart/form-data"},
+        {"data": {"file": (io.BytesIO(b"plain text"), "notes.txt")}, "content_type": "multipart/form-data"},
+        {"data": {"file": (io.BytesIO(b"\x89PNG\r\n\x1a\n"), "")}, "content_type": "multipart/form-data"},
+        {"data": {"file": (io.BytesIO(b"<svg onload=alert(1)>"), "x.png")}, "content_type": "multipart/form-data"},
+        {"data": "--boundary\r\nbroken", "content_type": "multipart/form-data; boundary=boundary"},
+    ]
+    problems = []
+    for attempt in attempts:
+        problems += check(api.post("officer_hka1", url, **attempt), str(attempt)[:80])
+    assert not problems, "\n".join(problems)
+
+
+def test_junk_deployments_never_fail_the_server(api):
+    files = [
+        ("loan.bpmn", b""),
+        ("loan.bpmn", b"<not xml"),
+        ("loan.bpmn", b"<?xml version='1.0'?><definitions/>"),
+        ("rule.dmn", b"\xff\xfe\x00garbage"),
+        ("rule.dmn", b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">]><x>&a;</x>'),
+        ("notes.txt", b"hello"),
+        ("", b"<x/>"),
+    ]
+    problems = []
+    for name, content in files:
+        response = api.post(
+            "analyst",
+            "/api/v1/processes/deployments",
+            data={"file": (io.BytesIO(content), name)},
+            content_type="multipart/form-data",
+        )
+        problems += check(response, f"deploy {name!r} {content[:30]!r}")
+        if response.status_code < 400:
+            problems.append(f"deploy {name!r} {content[:30]!r} was accepted ({response.status_code})")
+    assert not problems, "\n".join(problems)
+
+
+def test_a_decision_file_with_an_xml_comment_deploys(api):
+    source = (Path(__file__).resolve().parents[2] / "rules" / "loan_term.dmn").read_text(encoding="utf-8")
+    commented = source.replace("&lt;= 6", "&lt;= 5").replace("&gt; 6", "&gt; 5")
+    commented = commented.replace("<decisionTable", "<!-- 分析员注释 analyst's note -->\n    <decisionTable", 1)
+    response = api.post(
+        "analyst",
+        "/api/v1/processes/deployments",
+        data={"file": (io.BytesIO(commented.encode("utf-8")), "loan_term.dmn")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)[:300]

@@ -1,0 +1,354 @@
+"""Who sees and does what (F21): every role against its own and the other team's data.
+
+One HK application (team HK-A, assigned to officer_hka1, now at `onsite_visit`) and one SY
+application (team SY-A, still waiting in the team pool at `assign_officer`) are built once
+for the module; each case is one request by one demo user. Data outside the caller's
+scope answers 404 (its existence does not leak) and never shows up in a list; a caller
+without the action at all gets 403.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api, clear_data
+
+WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+CHECK_CHARS = "10X98765432"
+
+
+def resident_id(area: str, birth: str, sequence: str) -> str:
+    """An 18-character resident ID with its ISO 7064 MOD 11-2 check character."""
+    first17 = area + birth + sequence
+    return first17 + CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True)) % 11]
+
+
+def tiny_png() -> bytes:
+    """A real 1×1 PNG, so the upload passes the content-type check."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
+        + chunk(b"IEND", b"")
+    )
+
+
+HK_CUSTOMER = {"name": "王海口", "phone": "13800000001", "id_number": resident_id("460100", "19800101", "123")}
+SY_CUSTOMER = {"name": "李三亚", "phone": "13900000002", "id_number": resident_id("460200", "19850615", "456")}
+
+
+@dataclass
+class World:
+    api: Api
+    numbers: dict[str, str]  # region → application_no
+    tasks: dict[str, dict[str, Any]]  # region → the application's open task
+    customers: dict[str, int]  # region → customer id
+
+
+@pytest.fixture(scope="module")
+def world(app) -> World:  # type: ignore[no-untyped-def]
+    """HK application assigned to officer_hka1; SY application waiting for its lead."""
+    clear_data(app)
+    api = Api(app.test_client())
+    numbers = {"HK": api.submit("HK", **HK_CUSTOMER), "SY": api.submit("SY", **SY_CUSTOMER)}
+    assigned = api.complete(
+        "lead_hka", numbers["HK"], "assign_officer", {"officer_id": api.user_id("officer_hka1")}, "candidate"
+    )
+    assert assigned.status_code == 200, assigned.get_json()
+    tasks = {
+        "HK": api.task("gm", numbers["HK"], "onsite_visit", "team"),
+        "SY": api.task("gm", numbers["SY"], "assign_officer", "team"),
+    }
+    by_id_number = {c["id_number"]: c["id"] for c in api.get("gm", "/api/v1/customers").get_json()["items"]}
+    customers = {"HK": by_id_number[HK_CUSTOMER["id_number"]], "SY": by_id_number[SY_CUSTOMER["id_number"]]}
+    return World(api, numbers, tasks, customers)
+
+
+# --- applications and customers ---------------------------------------------------
+
+# user → status of GET /applications/{no} (and /customers/{id}) for the HK and the SY application
+APPLICATION_VIEW = {
+    "lead_hka": {"HK": 200, "SY": 404},
+    "officer_hka1": {"HK": 200, "SY": 404},
+    "officer_hka2": {"HK": 404, "SY": 404},
+    "approver1": {"HK": 200, "SY": 404},
+    "approver2": {"HK": 200, "SY": 404},
+    "approver3": {"HK": 404, "SY": 404},
+    "lead_sya": {"HK": 404, "SY": 200},
+    "officer_sya1": {"HK": 404, "SY": 404},
+    "director_hk": {"HK": 200, "SY": 404},
+    "director_sy": {"HK": 404, "SY": 200},
+    "director_qh": {"HK": 404, "SY": 404},
+    "gm": {"HK": 200, "SY": 200},
+    "supervisor": {"HK": 200, "SY": 200},
+    "analyst": {"HK": 403, "SY": 403},
+    "admin": {"HK": 403, "SY": 403},
+}
+VIEW_CASES = [(user, region, status) for user, row in APPLICATION_VIEW.items() for region, status in row.items()]
+LIST_USERS = list(APPLICATION_VIEW)
+
+
+def visible_regions(user: str) -> set[str]:
+    return {region for region, status in APPLICATION_VIEW[user].items() if status == 200}
+
+
+def assert_error(response, status: int) -> None:  # type: ignore[no-untyped-def]
+    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
+    error = response.get_json()["error"]
+    assert error["code"] and error["message"]
+
+
+@pytest.mark.parametrize(("user", "region", "status"), VIEW_CASES)
+def test_application_detail_only_within_the_data_scope(world, user, region, status):
+    response = world.api.get(user, f"/api/v1/applications/{world.numbers[region]}")
+    if status == 200:
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json()["application_no"] == world.numbers[region]
+    else:
+        assert_error(response, status)
+
+
+@pytest.mark.parametrize("user", LIST_USERS)
+def test_application_list_shows_exactly_the_visible_applications(world, user):
+    response = world.api.get(user, "/api/v1/applications?per_page=200")
+    if not visible_regions(user) and APPLICATION_VIEW[user]["HK"] == 403:
+        assert_error(response, 403)
+        return
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    listed = {item["application_no"] for item in body["items"]}
+    assert listed == {world.numbers[r] for r in visible_regions(user)}
+    assert body["total"] == len(listed)
+
+
+@pytest.mark.parametrize(("user", "region", "status"), VIEW_CASES)
+def test_customer_detail_only_within_the_data_scope(world, user, region, status):
+    response = world.api.get(user, f"/api/v1/customers/{world.customers[region]}")
+    if status == 200:
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json()["id"] == world.customers[region]
+    else:
+        assert_error(response, status)
+
+
+@pytest.mark.parametrize("user", LIST_USERS)
+def test_customer_list_shows_exactly_the_visible_customers(world, user):
+    response = world.api.get(user, "/api/v1/customers?per_page=200")
+    if APPLICATION_VIEW[user]["HK"] == 403:
+        assert_error(response, 403)
+        return
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert {item["id"] for item in body["items"]} == {world.customers[r] for r in visible_regions(user)}
+    assert body["total"] == len(body["items"])
+
+
+def test_customer_search_does_not_reach_other_teams(world):
+    response = world.api.get("lead_hka", f"/api/v1/customers?q={SY_CUSTOMER['phone']}")
+    assert response.status_code == 200
+    assert response.get_json()["items"] == []
+
+
+MASKED_VIEWERS = [u for u in LIST_USERS if visible_regions(u) and u != "gm"]
+
+
+@pytest.mark.parametrize("user", MASKED_VIEWERS)
+def test_customers_are_masked_for_everyone_but_the_general_manager(world, user):
+    region = sorted(visible_regions(user))[0]
+    real = HK_CUSTOMER if region == "HK" else SY_CUSTOMER
+    views = [
+        world.api.get(user, f"/api/v1/customers/{world.customers[region]}").get_json(),
+        next(
+            c
+            for c in world.api.get(user, "/api/v1/customers").get_json()["items"]
+            if c["id"] == world.customers[region]
+        ),
+        world.api.get(user, f"/api/v1/applications/{world.numbers[region]}").get_json()["customer"],
+    ]
+    for view in views:
+        for field in ("name", "phone", "id_number"):
+            assert "*" in view[field] and view[field] != real[field], (field, view)
+        assert view["masked"] is True
+
+
+def test_the_general_manager_sees_customers_unmasked(world):
+    view = world.api.get("gm", f"/api/v1/customers/{world.customers['HK']}").get_json()
+    assert {k: view[k] for k in ("name", "phone", "id_number")} == HK_CUSTOMER
+    assert view["masked"] is False
+
+
+# --- task inbox ---------------------------------------------------------------------
+
+# user → regions whose open task appears in ?scope=team and ?scope=candidate (None: 403)
+TASK_LISTS: dict[str, dict[str, set[str]] | None] = {
+    "lead_hka": {"team": {"HK"}, "candidate": set()},
+    "officer_hka1": {"team": set(), "candidate": set()},
+    "officer_hka2": {"team": set(), "candidate": set()},
+    "approver1": {"team": set(), "candidate": set()},
+    "approver2": {"team": set(), "candidate": set()},
+    "approver3": {"team": set(), "candidate": set()},
+    "lead_sya": {"team": {"SY"}, "candidate": {"SY"}},
+    "officer_sya1": {"team": set(), "candidate": set()},
+    "director_hk": {"team": {"HK"}, "candidate": set()},
+    "director_sy": {"team": {"SY"}, "candidate": set()},
+    "director_qh": {"team": set(), "candidate": set()},
+    "gm": {"team": {"HK", "SY"}, "candidate": set()},
+    "supervisor": {"team": set(), "candidate": set()},
+    "analyst": None,
+    "admin": None,
+}
+TASK_LIST_CASES = [(user, scope) for user in TASK_LISTS for scope in ("team", "candidate")]
+
+
+@pytest.mark.parametrize(("user", "scope"), TASK_LIST_CASES)
+def test_task_lists_show_only_the_callers_teams(world, user, scope):
+    response = world.api.get(user, f"/api/v1/tasks?scope={scope}&per_page=200")
+    expected = TASK_LISTS[user]
+    if expected is None:
+        assert_error(response, 403)
+        return
+    assert response.status_code == 200, response.get_json()
+    listed = {item["application_no"] for item in response.get_json()["items"]}
+    assert listed == {world.numbers[r] for r in expected[scope]}
+
+
+def test_the_assigned_officer_finds_the_task_under_mine(world):
+    items = world.api.get("officer_hka1", "/api/v1/tasks?scope=mine").get_json()["items"]
+    assert [(t["application_no"], t["task_key"]) for t in items] == [(world.numbers["HK"], "onsite_visit")]
+
+
+# (user, region of the task tried, expected status) for GET /tasks/{id} and the verbs:
+# HK people try the SY task, SY people the HK task, QH people both.
+HOME = {
+    "lead_hka": "HK", "officer_hka1": "HK", "officer_hka2": "HK", "approver1": "HK", "approver2": "HK",
+    "director_hk": "HK", "lead_sya": "SY", "officer_sya1": "SY", "director_sy": "SY",
+}  # fmt: skip
+QH_PEOPLE = ("approver3", "director_qh")  # both the HK and the SY task belong to other teams
+NO_INBOX = ("analyst", "admin")
+OTHER = {"HK": "SY", "SY": "HK"}
+ASSIGNERS = {"lead_hka", "lead_sya"}
+
+
+def other_task_cases(verb: str) -> list[tuple[str, str, int]]:
+    cases = []
+    for user, home in HOME.items():
+        status = 404
+        if verb == "assign" and user not in ASSIGNERS:
+            status = 403
+        cases.append((user, OTHER[home], status))
+    for user in QH_PEOPLE:
+        status = 403 if verb == "assign" else 404
+        cases += [(user, "HK", status), (user, "SY", status)]
+    cases += [(user, region, 403) for user in NO_INBOX for region in ("HK", "SY")]
+    return cases
+
+
+def task_state(world: World, region: str) -> tuple[Any, Any]:
+    task = world.api.get("gm", f"/api/v1/tasks/{world.tasks[region]['id']}").get_json()
+    return task["status"], task["assignee_id"]
+
+
+@pytest.mark.parametrize(("user", "region", "status"), other_task_cases("view"))
+def test_another_teams_task_cannot_be_opened(world, user, region, status):
+    assert_error(world.api.get(user, f"/api/v1/tasks/{world.tasks[region]['id']}"), status)
+
+
+@pytest.mark.parametrize(
+    ("user", "region"), [("lead_hka", "HK"), ("officer_hka1", "HK"), ("lead_sya", "SY"), ("director_hk", "HK")]
+)
+def test_own_teams_task_can_be_opened(world, user, region):
+    response = world.api.get(user, f"/api/v1/tasks/{world.tasks[region]['id']}")
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["application_no"] == world.numbers[region]
+
+
+@pytest.mark.parametrize(("user", "region", "status"), other_task_cases("claim"))
+def test_another_teams_task_cannot_be_claimed(world, user, region, status):
+    before = task_state(world, region)
+    assert_error(world.api.post(user, f"/api/v1/tasks/{world.tasks[region]['id']}/claim"), status)
+    assert task_state(world, region) == before
+
+
+@pytest.mark.parametrize(("user", "region", "status"), other_task_cases("assign"))
+def test_another_teams_task_cannot_be_assigned(world, user, region, status):
+    member = "officer_hka2" if region == "HK" else "lead_sya"
+    before = task_state(world, region)
+    response = world.api.post(
+        user, f"/api/v1/tasks/{world.tasks[region]['id']}/assign", json={"user_id": world.api.user_id(member)}
+    )
+    assert_error(response, status)
+    assert task_state(world, region) == before
+
+
+@pytest.mark.parametrize(("user", "region", "status"), other_task_cases("complete"))
+def test_another_teams_task_cannot_be_completed(world, user, region, status):
+    form = (
+        {"visited_at": "2026-11-20T10:00:00+08:00", "notes": "到访"}
+        if region == "HK"
+        else {"officer_id": world.api.user_id("officer_sya1")}
+    )
+    before = task_state(world, region)
+    assert_error(world.api.post(user, f"/api/v1/tasks/{world.tasks[region]['id']}/complete", json=form), status)
+    assert task_state(world, region) == before
+
+
+def test_an_officer_cannot_take_over_a_colleagues_task(world):
+    response = world.api.post("officer_hka2", f"/api/v1/tasks/{world.tasks['HK']['id']}/complete", json={})
+    assert response.status_code in (403, 404)
+    assert_error(response, response.status_code)
+
+
+# --- attachments --------------------------------------------------------------------
+
+# user → (application region, expected status) of an upload
+UPLOAD_CASES = [
+    ("lead_hka", "SY", 404),
+    ("officer_hka1", "SY", 404),
+    ("officer_hka2", "HK", 404),
+    ("lead_sya", "HK", 404),
+    ("officer_sya1", "HK", 404),
+    ("approver1", "HK", 403),
+    ("director_hk", "HK", 403),
+    ("gm", "HK", 403),
+    ("supervisor", "HK", 403),
+    ("analyst", "HK", 403),
+    ("admin", "HK", 403),
+]
+
+
+def upload(world: World, user: str, region: str):  # type: ignore[no-untyped-def]
+    return world.api.post(
+        user,
+        f"/api/v1/applications/{world.numbers[region]}/attachments",
+        data={"file": (io.BytesIO(tiny_png()), "photo.png")},
+        content_type="multipart/form-data",
+    )
+
+
+def attachment_count(world: World, region: str) -> int:
+    return len(world.api.get("gm", f"/api/v1/applications/{world.numbers[region]}").get_json()["attachments"])
+
+
+@pytest.mark.parametrize(("user", "region", "status"), UPLOAD_CASES)
+def test_uploads_are_refused_outside_the_callers_applications(world, user, region, status):
+    before = attachment_count(world, region)
+    assert_error(upload(world, user, region), status)
+    assert attachment_count(world, region) == before
+
+
+@pytest.mark.parametrize("user", ["officer_hka1", "lead_hka"])
+def test_the_assigned_officer_and_the_lead_can_upload(world, user):
+    response = upload(world, user, "HK")
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["content_type"] == "image/png"

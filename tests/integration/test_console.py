@@ -1,0 +1,118 @@
+"""The management web console (C3): session login guarded by CSRF, and the inbox."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import Api
+
+CSRF_FIELD = re.compile(r'name="csrf_token"\s+value="([^"]+)"')
+
+
+def csrf_token(client) -> str:  # type: ignore[no-untyped-def]
+    """The token the login form carries for this browser session."""
+    page = client.get("/login").get_data(as_text=True)
+    match = CSRF_FIELD.search(page)
+    assert match, page
+    return match.group(1)
+
+
+def console_login(client, username: str = "lead_hka", password: str = "demo1234"):  # type: ignore[no-untyped-def]  # noqa: S107
+    token = csrf_token(client)
+    return client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+
+
+def test_the_login_page_is_a_form_with_a_csrf_token(client):
+    response = client.get("/login")
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    assert "<form" in page and 'name="username"' in page and 'name="password"' in page
+    assert len(CSRF_FIELD.search(page).group(1)) >= 32
+
+
+def test_a_login_post_without_the_csrf_token_is_refused(client):
+    client.get("/login")
+    response = client.post("/login", data={"username": "lead_hka", "password": "demo1234"})
+    assert response.status_code == 403
+    assert client.get("/inbox").status_code == 302
+
+
+def test_a_login_post_with_another_sessions_token_is_refused(fresh):
+    stolen = csrf_token(fresh.test_client())
+    victim = fresh.test_client()
+    victim.get("/login")
+    response = victim.post("/login", data={"username": "lead_hka", "password": "demo1234", "csrf_token": stolen})
+    assert response.status_code == 403
+
+
+def test_logging_in_leads_to_the_inbox(client):
+    response = console_login(client)
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/inbox")
+
+
+def test_a_wrong_password_shows_the_form_again_with_an_error(client):
+    response = console_login(client, password="wrong-password")  # noqa: S106
+    assert response.status_code == 401
+    assert 'name="csrf_token"' in response.get_data(as_text=True)
+    assert client.get("/inbox").status_code == 302
+
+
+def test_the_inbox_lists_the_users_tasks(client, api):
+    number = api.submit()
+    console_login(client)
+    response = client.get("/inbox")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert number in page
+    assert "分配客户经理" in page
+
+
+def test_the_inbox_does_not_list_other_teams_tasks(client, api):
+    number = api.submit("SY")
+    console_login(client, "lead_hka")
+    assert number not in client.get("/inbox").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/inbox", "/applications", "/"])
+def test_console_pages_without_a_session_redirect_to_login(client, path):
+    response = client.get(path, follow_redirects=False)
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    if path == "/":
+        location = client.get(location).headers["Location"]
+    assert "/login" in location
+
+
+def session_task(client, number: str) -> int:  # type: ignore[no-untyped-def]
+    """The candidate task of `number` as the logged-in console user sees it."""
+    items = client.get("/api/v1/tasks?scope=candidate").get_json()["items"]
+    return next(t["id"] for t in items if t["application_no"] == number)
+
+
+def test_an_api_write_with_only_the_session_cookie_needs_the_csrf_header(client, fresh):
+    number = Api(fresh.test_client()).submit()
+    console_login(client)
+    task_id = session_task(client, number)
+    response = client.post(f"/api/v1/tasks/{task_id}/claim")
+    assert response.status_code == 403
+    assert response.get_json()["error"]["code"]
+    assert session_task(client, number) == task_id
+
+
+def test_an_api_write_with_the_session_and_its_csrf_header_is_accepted(client, fresh):
+    number = Api(fresh.test_client()).submit()
+    console_login(client)
+    token = csrf_token(client)
+    response = client.post(f"/api/v1/tasks/{session_task(client, number)}/claim", headers={"X-CSRF-Token": token})
+    assert response.status_code == 200, response.get_json()
+
+
+def test_logout_ends_the_console_session(client):
+    console_login(client)
+    token = csrf_token(client)
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert client.get("/inbox").status_code == 302

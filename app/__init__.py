@@ -43,8 +43,7 @@ def register_proxy_fix(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Database, migrations, login, i18n, OpenAPI, rate-limit backend, Celery."""
-    from app import hardening
-    from app import ratelimit, sqlstats
+    from app import hardening, ratelimit, sqlstats
     from workers.celery_app import celery_init_app
 
     hardening.init_app(app)

@@ -55,7 +55,12 @@ def register(app: Flask) -> None:
         if len(password) < 8:
             raise click.ClickException("password must have at least 8 characters")
         db.session.add(
-            User(username=username, display_name=username, password_hash=hash_password(password), roles=[db.session.get(Role, "admin")])
+            User(
+                username=username,
+                display_name=username,
+                password_hash=hash_password(password),
+                roles=[db.session.get(Role, "admin")],
+            )
         )
         db.session.commit()
         click.echo(f"admin {username} created")

@@ -83,7 +83,11 @@ PRODUCTS = [
 ]
 
 REGIONS = [("HK", "海口", "BIZ-EQ"), ("SY", "三亚", "BIZ-EP"), ("QH", "琼海", "BIZ-EQ")]
-TEAMS = [("HK-A", "海口一队", "HK", "centralized"), ("SY-A", "三亚一队", "SY", "committee"), ("QH-A", "琼海一队", "QH", "centralized")]
+TEAMS = [
+    ("HK-A", "海口一队", "HK", "centralized"),
+    ("SY-A", "三亚一队", "SY", "committee"),
+    ("QH-A", "琼海一队", "QH", "centralized"),
+]
 # username, name, roles, team, region
 USERS = [
     ("lead_hka", "海口主管", ["team_lead"], "HK-A", None),
@@ -122,7 +126,10 @@ def ensure_roles_and_grants() -> None:
     db.session.flush()
 
 
-def seed_demo(password: str = "demo1234") -> bool:
+DEMO_PASSWORD = "demo1234"  # noqa: S105 - the documented demo password (embedded mode only)
+
+
+def seed_demo(password: str = DEMO_PASSWORD) -> bool:
     """Create the demo organisation; False when it already exists."""
     ensure_roles_and_grants()
     if db.session.scalar(select(Region).where(Region.code == "HK")) is not None:
@@ -150,7 +157,11 @@ def seed_demo(password: str = "demo1234") -> bool:
     teams = {}
     for code, name, region, mode in TEAMS:
         teams[code] = Team(
-            code=code, name=name, region_id=regions[region].id, approval_mode=mode, parameters=dict(DEFAULT_TEAM_PARAMETERS)
+            code=code,
+            name=name,
+            region_id=regions[region].id,
+            approval_mode=mode,
+            parameters=dict(DEFAULT_TEAM_PARAMETERS),
         )
     db.session.add_all(teams.values())
     db.session.flush()

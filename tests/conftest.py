@@ -173,14 +173,21 @@ class Api:
         """Assign, visit and collect, so the application waits for approval."""
         ok = self.complete(lead, application_no, "assign_officer", {"officer_id": self.user_id(officer)}, "candidate")
         assert ok.status_code == 200, ok.get_json()
-        ok = self.complete(officer, application_no, "onsite_visit", {"visited_at": "2026-11-20T10:00:00+08:00", "notes": "到访"})
+        ok = self.complete(
+            officer, application_no, "onsite_visit", {"visited_at": "2026-11-20T10:00:00+08:00", "notes": "到访"}
+        )
         assert ok.status_code == 200, ok.get_json()
-        ok = self.complete(officer, application_no, "collect_materials", {"customer": {}, "attachments": [], "notes": ""})
+        ok = self.complete(
+            officer, application_no, "collect_materials", {"customer": {}, "attachments": [], "notes": ""}
+        )
         assert ok.status_code == 200, ok.get_json()
 
     def approve(self, username: str, application_no: str, decision: str, amount: str, term: int):  # type: ignore[no-untyped-def]
         return self.complete(
-            username, application_no, "approve", {"decision": decision, "amount": amount, "term_months": term, "comment": ""}
+            username,
+            application_no,
+            "approve",
+            {"decision": decision, "amount": amount, "term_months": term, "comment": ""},
         )
 
     def application(self, username: str, application_no: str) -> dict[str, Any]:

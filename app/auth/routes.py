@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from app.hardening import Blueprint
 from marshmallow import Schema, fields, validate
 
 from app import audit
 from app.auth import services
 from app.auth.permissions import caller
 from app.extensions import db
+from app.hardening import Blueprint
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="登录 Authentication")
 

@@ -45,9 +45,7 @@ def authenticate(username: str, password: str) -> User:
     if store.get(user_key) >= limit or store.get(ip_key) >= limit * 4:
         retry = max(store.ttl(user_key), store.ttl(ip_key))
         audit.record_refusal("auth.login", None, "user", username, "throttled")
-        raise ApiError(
-            "too_many_requests", _("登录失败次数过多，请稍后再试"), 429, headers={"Retry-After": str(retry)}
-        )
+        raise ApiError("too_many_requests", _("登录失败次数过多，请稍后再试"), 429, headers={"Retry-After": str(retry)})
     user = db.session.scalar(select(User).where(User.username == username))
     valid = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
     if not user or not valid or not user.active:
@@ -109,7 +107,9 @@ def change_password(user: User, current: str, new: str) -> None:
     if not check_password_hash(user.password_hash, current):
         raise ApiError("validation_error", _("原密码错误"), 422, fields={"current_password": ["wrong password"]})
     if len(new) < 8:
-        raise ApiError("validation_error", _("新密码至少 8 位"), 422, fields={"new_password": ["at least 8 characters"]})
+        raise ApiError(
+            "validation_error", _("新密码至少 8 位"), 422, fields={"new_password": ["at least 8 characters"]}
+        )
     user.password_hash = hash_password(new)
     user.password_changed_at = utcnow()
     db.session.execute(

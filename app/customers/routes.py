@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.hardening import Blueprint
 from marshmallow import fields
 
 from app.auth.permissions import caller, requires
 from app.customers import services
 from app.extensions import db
+from app.hardening import Blueprint
 from app.schemas import PageArgs
 
 blp = Blueprint("customers", __name__, url_prefix="/api/v1/customers", description="客户 Customers")

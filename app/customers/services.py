@@ -10,8 +10,8 @@ from app import audit
 from app.auth.permissions import Caller
 from app.errors import not_found
 from app.extensions import db
-from app.models import Application, Customer
 from app.loans.services import application_filter
+from app.models import Application, Customer
 
 
 def mask_phone(phone: str) -> str:
@@ -45,9 +45,7 @@ def customer_view(customer: Customer, who: Caller) -> dict[str, Any]:
 
 
 def _visible(who: Caller):  # type: ignore[no-untyped-def]
-    return exists().where(
-        Application.customer_id == Customer.id, application_filter(who, who.scope("customer.view"))
-    )
+    return exists().where(Application.customer_id == Customer.id, application_filter(who, who.scope("customer.view")))
 
 
 def list_customers(who: Caller, q: str | None, page: int, per_page: int) -> tuple[list[Customer], int]:
@@ -57,7 +55,9 @@ def list_customers(who: Caller, q: str | None, page: int, per_page: int) -> tupl
         like = f"%{q}%"
         where.append(or_(Customer.name.like(like), Customer.phone.like(like)))
     total = db.session.scalar(select(func.count()).select_from(Customer).where(*where)) or 0
-    rows = db.session.scalars(select(Customer).where(*where).order_by(Customer.id.desc()).limit(per_page).offset((page - 1) * per_page))
+    rows = db.session.scalars(
+        select(Customer).where(*where).order_by(Customer.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    )
     return list(rows), total
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from app.hardening import Blueprint
 from sqlalchemy import text
 
 from app.extensions import db
+from app.hardening import Blueprint
 from app.ratelimit import redis_client
 
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="健康检查 Health")

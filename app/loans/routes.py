@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request, send_file
-from app.hardening import Blueprint
 from marshmallow import fields
 from sqlalchemy import select
 
 from app.auth.permissions import caller, requires
 from app.errors import not_found
 from app.extensions import db
+from app.hardening import Blueprint
 from app.loans import services
 from app.models import Attachment
 from app.schemas import PageArgs
@@ -83,7 +83,9 @@ def download_attachment(application_no: str, attachment_id: int):  # type: ignor
     )
     if attachment is None:
         raise not_found("attachment")
-    return send_file(services.attachment_path(attachment), mimetype=attachment.content_type, download_name=attachment.filename)
+    return send_file(
+        services.attachment_path(attachment), mimetype=attachment.content_type, download_name=attachment.filename
+    )
 
 
 def _money(value: Any) -> str:

@@ -23,9 +23,9 @@ from app import audit
 from app.auth.permissions import Caller, scope_filter
 from app.errors import ApiError, not_found
 from app.extensions import db
+from app.loans.schedule import annualized_rate, build_schedule
 from app.models import Application, Attachment, Customer, HumanTask, Installment, Loan, LoanProduct, ProcessInstance
 from app.models.base import utcnow
-from app.loans.schedule import annualized_rate, build_schedule
 from app.workflow.registry import ServiceCall, service
 
 ALLOWED_TYPES = {"image/jpeg", "image/png", "image/webp", "image/heic", "application/pdf"}
@@ -63,7 +63,9 @@ def list_applications(who: Caller, page: int, per_page: int, stage: str | None) 
 
 def _instance_of(application: Application) -> ProcessInstance | None:
     return db.session.scalar(
-        select(ProcessInstance).where(ProcessInstance.application_id == application.id).order_by(ProcessInstance.id.desc())
+        select(ProcessInstance)
+        .where(ProcessInstance.application_id == application.id)
+        .order_by(ProcessInstance.id.desc())
     )
 
 
@@ -111,10 +113,12 @@ def application_detail(application: Application, who: Caller) -> dict[str, Any]:
         "updated_at": application.updated_at.isoformat(),
         "customer": customer_view(application.customer, who),
         "history": [
-            {"stage": entry.stage, "actor_id": entry.actor_id, "at": entry.at.isoformat()} for entry in application.history
+            {"stage": entry.stage, "actor_id": entry.actor_id, "at": entry.at.isoformat()}
+            for entry in application.history
         ],
         "approvals": [
-            {k: item.get(k) for k in ("approver_id", "decision", "amount", "term_months", "comment")} for item in approvals
+            {k: item.get(k) for k in ("approver_id", "decision", "amount", "term_months", "comment")}
+            for item in approvals
         ],
         "committee": {
             "meeting": data.get("register_committee"),
@@ -206,7 +210,9 @@ def store_attachment(application: Application, upload: FileStorage | None, who: 
     )
     db.session.add(attachment)
     db.session.flush()
-    audit.record("attachment.upload", who.id, "attachment", attachment.id, after={"sha256": digest, "size": len(content)})
+    audit.record(
+        "attachment.upload", who.id, "attachment", attachment.id, after={"sha256": digest, "size": len(content)}
+    )
     return attachment
 
 
@@ -279,7 +285,10 @@ def start_disbursement(call: ServiceCall) -> dict[str, Any]:
     """Create the loan and its schedule locally; the core loan system push comes later."""
     decision = call.data["decision"]
     loan = create_loan(
-        call.data["application_id"], Decimal(str(decision["final_amount"])), int(decision["final_term"]), utcnow().date()
+        call.data["application_id"],
+        Decimal(str(decision["final_amount"])),
+        int(decision["final_term"]),
+        utcnow().date(),
     )
     return {"loan_id": loan.id, "core_system": "not_configured", "apr": str(loan.apr)}
 

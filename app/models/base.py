@@ -64,6 +64,8 @@ class DecimalType(db.TypeDecorator):  # type: ignore[name-defined]
 def Money() -> DecimalType:  # noqa: N802 - reads like a type in column definitions
     """Yuan with two decimals."""
     return DecimalType(14, 2)
+
+
 intpk = Annotated[int, mapped_column(primary_key=True)]
 created_at = Annotated[datetime, mapped_column(TZDateTime(), default=utcnow, nullable=False)]
 money = Annotated[Decimal, mapped_column(Money())]

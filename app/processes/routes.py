@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from flask import Response, request
-from app.hardening import Blueprint
 from marshmallow import Schema, fields, validate
 
 from app import audit
 from app.auth.permissions import caller, requires
 from app.errors import ApiError
 from app.extensions import db
+from app.hardening import Blueprint
 from app.processes import services
 from app.workflow.deploy import deploy
 
@@ -37,7 +37,9 @@ def create_deployment():  # type: ignore[no-untyped-def]
         raise ApiError("validation_error", "no file uploaded", 422, fields={"file": ["at least one file is required"]})
     who = caller()
     created = deploy([(f.filename or "unnamed", f.read()) for f in uploads], who.id)
-    audit.record("process.deploy", who.id, "deployment", None, after={"created": [f"{d.key}:{d.version}" for d in created]})
+    audit.record(
+        "process.deploy", who.id, "deployment", None, after={"created": [f"{d.key}:{d.version}" for d in created]}
+    )
     result = [services.describe(row) for row in created]
     db.session.commit()
     return {"created": result, "unchanged": not result}, 201

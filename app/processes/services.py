@@ -20,7 +20,9 @@ from app.workflow import decisions, runtime, sandbox
 def list_versions() -> list[dict[str, Any]]:
     """Every deployed version, newest first within each key."""
     rows = db.session.scalars(
-        select(ProcessDefinition).order_by(ProcessDefinition.kind, ProcessDefinition.key, ProcessDefinition.version.desc())
+        select(ProcessDefinition).order_by(
+            ProcessDefinition.kind, ProcessDefinition.key, ProcessDefinition.version.desc()
+        )
     )
     return [describe(row) for row in rows]
 
@@ -87,7 +89,9 @@ def instance_view(instance_id: int) -> dict[str, Any]:
     if instance is None:
         raise not_found("process instance")
     definition = db.session.get(ProcessDefinition, instance.definition_id)
-    tasks = db.session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id).order_by(HumanTask.id)).all()
+    tasks = db.session.scalars(
+        select(HumanTask).where(HumanTask.instance_id == instance.id).order_by(HumanTask.id)
+    ).all()
     history = []
     if instance.application_id:
         history = [
@@ -109,7 +113,12 @@ def instance_view(instance_id: int) -> dict[str, Any]:
             if t.status == "open"
         ],
         "completed_tasks": [
-            {"id": t.id, "task_key": t.task_key, "completed_by_id": t.completed_by_id, "completed_at": t.completed_at.isoformat()}
+            {
+                "id": t.id,
+                "task_key": t.task_key,
+                "completed_by_id": t.completed_by_id,
+                "completed_at": t.completed_at.isoformat(),
+            }
             for t in tasks
             if t.status == "completed" and t.completed_at
         ],

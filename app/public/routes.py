@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.hardening import Blueprint
-
 from app.dispatch import commit_and_dispatch
+from app.hardening import Blueprint
 from app.public import services
 from app.public.schemas import ApplicationForm, StatusArgs, StatusSchema, SubmittedSchema
 

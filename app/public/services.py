@@ -25,7 +25,9 @@ def throttle(kind: str) -> None:
     window = current_app.config["YDX_PUBLIC_SUBMIT_WINDOW_SECONDS"]
     key = f"ydx:public:{kind}:{client_ip()}"
     if counter().incr(key, window) > limit:
-        raise ApiError("too_many_requests", _("请求过于频繁，请稍后再试"), 429, headers={"Retry-After": str(counter().ttl(key))})
+        raise ApiError(
+            "too_many_requests", _("请求过于频繁，请稍后再试"), 429, headers={"Retry-After": str(counter().ttl(key))}
+        )
 
 
 def _product(region: Region, code: str | None) -> LoanProduct:
@@ -35,7 +37,9 @@ def _product(region: Region, code: str | None) -> LoanProduct:
             raise ApiError("validation_error", _("贷款产品不存在"), 422, fields={"product_code": ["unknown product"]})
         return product
     if region.default_product_id is None:
-        raise ApiError("validation_error", _("该地区没有默认产品"), 422, fields={"product_code": ["required in this region"]})
+        raise ApiError(
+            "validation_error", _("该地区没有默认产品"), 422, fields={"product_code": ["required in this region"]}
+        )
     return db.session.get(LoanProduct, region.default_product_id)
 
 
@@ -44,7 +48,9 @@ def _check_limits(product: LoanProduct, form: dict[str, Any]) -> None:
     if not product.min_amount <= form["amount"] <= product.max_amount:
         fields["amount"] = [f"须在 {product.min_amount} 至 {product.max_amount} 元之间 (outside the product's range)"]
     if not product.min_term <= form["term_months"] <= product.max_term:
-        fields["term_months"] = [f"须在 {product.min_term} 至 {product.max_term} 个月之间 (outside the product's range)"]
+        fields["term_months"] = [
+            f"须在 {product.min_term} 至 {product.max_term} 个月之间 (outside the product's range)"
+        ]
     if fields:
         raise ApiError("validation_error", _("金额或期限超出产品范围"), 422, fields=fields)
 
@@ -60,7 +66,9 @@ def submit(form: dict[str, Any]) -> Application:
         raise ApiError("validation_error", _("地区不存在"), 422, fields={"region_code": ["unknown region"]})
     team = db.session.scalar(select(Team).where(Team.region_id == region.id).order_by(Team.id).limit(1))
     if team is None:
-        raise ApiError("validation_error", _("该地区暂无服务团队"), 422, fields={"region_code": ["no team serves this region"]})
+        raise ApiError(
+            "validation_error", _("该地区暂无服务团队"), 422, fields={"region_code": ["no team serves this region"]}
+        )
     product = _product(region, form.get("product_code"))
     _check_limits(product, form)
     id_number = form["id_number"].upper()

@@ -75,7 +75,9 @@ def _record_officer(task: Any, clean: dict[str, Any]) -> None:
 
     from app.models import Application
 
-    db.session.execute(update(Application).where(Application.id == task.application_id).values(officer_id=clean["officer_id"]))
+    db.session.execute(
+        update(Application).where(Application.id == task.application_id).values(officer_id=clean["officer_id"])
+    )
 
 
 @form(
@@ -89,7 +91,12 @@ def assign_officer(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     officer = db.session.scalar(
         select(User)
         .join(user_roles, user_roles.c.user_id == User.id)
-        .where(User.id == clean["officer_id"], User.active, User.team_id == ctx.team_id, user_roles.c.role_code == "officer")
+        .where(
+            User.id == clean["officer_id"],
+            User.active,
+            User.team_id == ctx.team_id,
+            user_roles.c.role_code == "officer",
+        )
     )
     if officer is None:
         raise ValidationError({"officer_id": ["不是本团队的客户经理 (not an officer of this team)"]})
@@ -117,7 +124,9 @@ class CollectMaterialsForm(Schema):
 
 @form(
     "collect_materials",
-    _describe(("customer", "object", False, {}), ("attachments", "array<integer>", False, {}), ("notes", "string", False, {})),
+    _describe(
+        ("customer", "object", False, {}), ("attachments", "array<integer>", False, {}), ("notes", "string", False, {})
+    ),
 )
 def collect_materials(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """Attachments must have been uploaded to this very application."""
@@ -140,7 +149,9 @@ class DecisionForm(Schema):
     @validates_schema
     def _approve_needs_terms(self, data: dict[str, Any], **_: Any) -> None:
         if data.get("decision") == "approve":
-            missing = {k: ["批准时必填 (required when approving)"] for k in ("amount", "term_months") if data.get(k) is None}
+            missing = {
+                k: ["批准时必填 (required when approving)"] for k in ("amount", "term_months") if data.get(k) is None
+            }
             if missing:
                 raise ValidationError(missing)
 
@@ -219,7 +230,9 @@ def supervisor_decide(payload: dict[str, Any], ctx: FormContext) -> dict[str, An
 
 class CommitteeForm(Schema):
     meeting_at = fields.AwareDateTime(required=True, format="iso")
-    members = fields.List(fields.String(validate=validate.Length(min=1, max=64)), required=True, validate=validate.Length(min=1))
+    members = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)), required=True, validate=validate.Length(min=1)
+    )
 
 
 @form("register_committee", _describe(("meeting_at", "datetime", True, {}), ("members", "array<string>", True, {})))
@@ -242,4 +255,3 @@ class CommitteeDecisionForm(DecisionForm):
 def record_committee_decision(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """The committee's decision recorded online."""
     return _load(CommitteeDecisionForm(), payload)
-

@@ -6,10 +6,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from flask import request
-from app.hardening import Blueprint
 
 from app.auth.permissions import caller, requires
 from app.dispatch import commit_and_dispatch
+from app.hardening import Blueprint
 from app.tasks import services
 from app.tasks.schemas import AssignArgs, TaskDetailSchema, TaskListArgs, TaskPage, TaskSchema
 

@@ -159,10 +159,15 @@ def assign(task_id: int, who: Caller, user_id: int) -> HumanTask:
         raise ApiError("forbidden", _("没有分配此任务的权限"), 403)
     target = db.session.get(User, user_id)
     if target is None or not target.active or (task.team_id is not None and target.team_id != task.team_id):
-        raise ApiError("validation_error", _("只能分配给本团队成员"), 422, fields={"user_id": ["not a member of the task's team"]})
+        raise ApiError(
+            "validation_error", _("只能分配给本团队成员"), 422, fields={"user_id": ["not a member of the task's team"]}
+        )
     if task.candidate_role and task.candidate_role not in target.role_codes:
         raise ApiError(
-            "validation_error", _("该成员没有此任务所需的角色"), 422, fields={"user_id": [f"lacks role {task.candidate_role}"]}
+            "validation_error",
+            _("该成员没有此任务所需的角色"),
+            422,
+            fields={"user_id": [f"lacks role {task.candidate_role}"]},
         )
     before = {"assignee_id": task.assignee_id}
     task.assignee_id = user_id
@@ -181,7 +186,9 @@ def complete(task_id: int, who: Caller, payload: Any) -> HumanTask:
     if not isinstance(payload, dict):
         raise ApiError("bad_request", "form data must be a JSON object", 400)
     handler = registry.FORMS[task.task_key]
-    data = runtime.instance_data(task.instance_id) if task.task_key in ("collect_materials", "supervisor_decide") else {}
+    data = (
+        runtime.instance_data(task.instance_id) if task.task_key in ("collect_materials", "supervisor_decide") else {}
+    )
     data.setdefault("application_id", task.application_id)
     try:
         clean = handler.validate(payload, FormContext(task.task_key, data, who.id, task.team_id))

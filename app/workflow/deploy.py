@@ -72,9 +72,7 @@ class DeploymentErrors:
     def raise_if_any(self) -> None:
         if self.fields:
             first_file, messages = next(iter(self.fields.items()))
-            raise ApiError(
-                "invalid_deployment", f"{first_file}: {messages[0]}", 422, fields=dict(self.fields)
-            )
+            raise ApiError("invalid_deployment", f"{first_file}: {messages[0]}", 422, fields=dict(self.fields))
 
 
 def _element_id(node: Any) -> str:
@@ -169,10 +167,12 @@ def _latest(kind: str) -> dict[str, ProcessDefinition]:
         .subquery()
     )
     rows = db.session.scalars(
-        select(ProcessDefinition).join(
+        select(ProcessDefinition)
+        .join(
             newest,
             (ProcessDefinition.key == newest.c.key) & (ProcessDefinition.version == newest.c.version),
-        ).where(ProcessDefinition.kind == kind)
+        )
+        .where(ProcessDefinition.kind == kind)
     )
     return {row.key: row for row in rows}
 
@@ -230,14 +230,14 @@ def deploy(files: list[tuple[str, bytes]], actor_id: int | None) -> list[Process
             process_sources[key] = (row.file_name, row.source.encode(), row.checksum)
 
     parser = YdxParser()
-    for key, (name, content, _) in decision_sources.items():
+    for name, content, _ in decision_sources.values():
         try:
             parser.add_dmn_xml(etree.fromstring(content, _SAFE_XML), filename=name)
         except (ValidationException, SpiffWorkflowException, etree.XMLSyntaxError) as exc:
             errors.add(name, _describe(exc))
     errors.raise_if_any()
     seen_files: set[str] = set()
-    for key, (name, content, _) in process_sources.items():
+    for name, content, _ in process_sources.values():
         if name in seen_files:
             continue
         seen_files.add(name)

@@ -263,7 +263,9 @@ def _lock(instance_id: int) -> Loaded:
         raise ApiError("not_found", "process instance not found", 404)
     instance, definition = row
     if instance.serializer_version != SERIALIZER_VERSION:
-        raise ApiError("unsupported_state", f"instance state format {instance.serializer_version} is not supported", 409)
+        raise ApiError(
+            "unsupported_state", f"instance state format {instance.serializer_version} is not supported", 409
+        )
     return Loaded(instance, definition, load_state(_process(definition.id), instance.state))
 
 
@@ -344,6 +346,11 @@ def instance_data(instance_id: int) -> dict[str, Any]:
 
 def open_outbox_count(instance_id: int) -> int:
     """Pending effects of an instance (diagnostics)."""
-    return db.session.scalar(
-        select(func.count()).select_from(Outbox).where(Outbox.instance_id == instance_id, Outbox.status == "pending")
-    ) or 0
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(Outbox)
+            .where(Outbox.instance_id == instance_id, Outbox.status == "pending")
+        )
+        or 0
+    )

@@ -127,9 +127,7 @@ class UnsafeExpression(ValueError):
     when a resource limit is hit.
     """
 
-    def __init__(
-        self, reason: str, expression: str | None = None, lineno: int | None = None
-    ) -> None:
+    def __init__(self, reason: str, expression: str | None = None, lineno: int | None = None) -> None:
         self.reason = reason
         self.expression = expression
         self.lineno = lineno
@@ -172,15 +170,8 @@ def median(values: Iterable[Any]) -> Any:
 
 def _guard_integral(value: Any, function: str) -> None:
     """Refuse turning a Decimal such as ``1E+999999`` into an int (it takes seconds)."""
-    if (
-        isinstance(value, Decimal)
-        and value.is_finite()
-        and value.adjusted() >= MAX_INT_DIGITS
-    ):
-        raise UnsafeExpression(
-            f"{function}() of a number with more than {MAX_INT_DIGITS} digits"
-            " is not allowed"
-        )
+    if isinstance(value, Decimal) and value.is_finite() and value.adjusted() >= MAX_INT_DIGITS:
+        raise UnsafeExpression(f"{function}() of a number with more than {MAX_INT_DIGITS} digits is not allowed")
 
 
 def _int(value: Any = 0, *base: Any) -> int:
@@ -204,9 +195,7 @@ def _round(number: Any, ndigits: Any = None) -> Any:
         return round(number)
     if isinstance(ndigits, int) and abs(ndigits) > MAX_INT_DIGITS:
         # round(5, -10**15) computes 10**(10**15) for an int argument.
-        raise UnsafeExpression(
-            f"round() to more than {MAX_INT_DIGITS} digits is not allowed"
-        )
+        raise UnsafeExpression(f"round() to more than {MAX_INT_DIGITS} digits is not allowed")
     return round(number, ndigits)
 
 
@@ -296,9 +285,7 @@ def _inplace_true_divide(left: Any, right: Any) -> Any:
     return operator.itruediv(left, right)
 
 
-def _guarded(
-    guard: Callable[[Any, Any], None], apply: Callable[[Any, Any], Any]
-) -> Callable[[Any, Any], Any]:
+def _guarded(guard: Callable[[Any, Any], None], apply: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     def operation(left: Any, right: Any) -> Any:
         guard(left, right)
         return apply(left, right)
@@ -340,9 +327,7 @@ class _IterationBudget:
         for item in iterable:
             self.remaining -= 1
             if self.remaining < 0:
-                raise UnsafeExpression(
-                    f"more than {MAX_ITERATIONS} comprehension iterations"
-                )
+                raise UnsafeExpression(f"more than {MAX_ITERATIONS} comprehension iterations")
             yield item
 
 
@@ -499,14 +484,11 @@ class _Checker(ast.NodeVisitor):
         if type(op) not in _OPERATORS:
             self.refuse(node, f"operator {type(op).__name__} is not allowed")
         elif isinstance(op, ast.Pow) and not (
-            isinstance(right, ast.Constant)
-            and type(right.value) is int
-            and 0 <= right.value <= MAX_POW_EXPONENT
+            isinstance(right, ast.Constant) and type(right.value) is int and 0 <= right.value <= MAX_POW_EXPONENT
         ):
             self.refuse(
                 node,
-                "'**' is only allowed with an int literal exponent between 0 and "
-                f"{MAX_POW_EXPONENT}",
+                f"'**' is only allowed with an int literal exponent between 0 and {MAX_POW_EXPONENT}",
             )
 
     def visit_BinOp(self, node: ast.BinOp) -> None:
@@ -551,9 +533,7 @@ class _Checker(ast.NodeVisitor):
     def visit_Slice(self, node: ast.Slice) -> None:
         self.visit_all((node.lower, node.upper, node.step))
 
-    def visit_comprehension_parts(
-        self, generators: list[ast.comprehension], *elements: ast.expr
-    ) -> None:
+    def visit_comprehension_parts(self, generators: list[ast.comprehension], *elements: ast.expr) -> None:
         for generator in generators:
             if generator.is_async:
                 self.refuse(generator.target, "async comprehension is not allowed")
@@ -573,9 +553,7 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if node.attr in ALLOWED_METHODS:
-            self.refuse(
-                node, f"attribute '{node.attr}' is only allowed as a method call"
-            )
+            self.refuse(node, f"attribute '{node.attr}' is only allowed as a method call")
         else:
             self.refuse(node, f"attribute '{node.attr}' is not allowed")
         self.visit(node.value)
@@ -644,11 +622,7 @@ def _assigned_names(body: list[ast.stmt]) -> tuple[str, ...]:
             names.update(dict.fromkeys(_assigned_names(statement.orelse)))
         for target in targets:
             elements = target.elts if isinstance(target, ast.Tuple) else [target]
-            names.update(
-                (element.id, None)
-                for element in elements
-                if isinstance(element, ast.Name)
-            )
+            names.update((element.id, None) for element in elements if isinstance(element, ast.Name))
     return tuple(names)
 
 
@@ -724,8 +698,7 @@ def _compile(source: str, mode: Mode) -> _Program:
         raise ValueError(f"mode must be 'eval' or 'exec', not {mode!r}")
     if len(source) > MAX_SOURCE_LENGTH:
         raise UnsafeExpression(
-            f"expression is too long ({len(source)} characters, at most "
-            f"{MAX_SOURCE_LENGTH})",
+            f"expression is too long ({len(source)} characters, at most {MAX_SOURCE_LENGTH})",
             source,
         )
     # Surrounding whitespace from XML text nodes is harmless: strip an expression,
@@ -758,11 +731,7 @@ def _globals(names: Mapping[str, Any]) -> dict[str, Any]:
     see globals.  Names starting with ``_`` are dropped: code cannot refer to them and
     they must not replace the helpers.
     """
-    scope = {
-        key: value
-        for key, value in names.items()
-        if isinstance(key, str) and not key.startswith("_")
-    }
+    scope = {key: value for key, value in names.items() if isinstance(key, str) and not key.startswith("_")}
     scope.update(SAFE_FUNCTIONS)
     scope.update(_RUNTIME_HELPERS)
     scope[_DECIMAL] = Decimal

@@ -12,14 +12,14 @@ import threading
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_STATE_VERSION
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_STATE_VERSION
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.dmn.specs.model import DecisionTable
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
@@ -86,9 +86,12 @@ class _Encoder(json.JSONEncoder):
 class YdxParser(SpiffBpmnParser):
     """The spiff parser with our waiting service task."""
 
-    OVERRIDE_PARSER_CLASSES = {
+    OVERRIDE_PARSER_CLASSES: ClassVar[dict[str, Any]] = {
         **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
-        full_tag("serviceTask"): (SpiffBpmnParser.OVERRIDE_PARSER_CLASSES[full_tag("serviceTask")][0], AsyncServiceTask),
+        full_tag("serviceTask"): (
+            SpiffBpmnParser.OVERRIDE_PARSER_CLASSES[full_tag("serviceTask")][0],
+            AsyncServiceTask,
+        ),
     }
 
     def __init__(self) -> None:

@@ -71,8 +71,17 @@ def test_celery_worker_runs_service_tasks_from_the_outbox(fresh, redis_db):
         "SECRET_KEY": os.environ["SECRET_KEY"],
         "PYTHONPATH": str(ROOT),
     }
-    worker = subprocess.Popen(
-        [str(Path(sys.executable).parent / "celery"), "-A", "workers.worker", "worker", "--pool", "solo", "--loglevel", "WARNING"],
+    worker = subprocess.Popen(  # noqa: S603 - our own celery binary and fixed arguments
+        [
+            str(Path(sys.executable).parent / "celery"),
+            "-A",
+            "workers.worker",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+        ],
         cwd=ROOT,
         env=env,
     )

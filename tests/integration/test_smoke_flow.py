@@ -11,5 +11,9 @@ def test_centralized_flow_merges_amounts_and_terms_and_disburses(api):
     assert detail["decision"]["final_amount"] == "90000.00"
     assert detail["decision"]["final_term"] == 15
     assert [h["stage"] for h in detail["history"]] == [
-        "pending_assignment", "onsite_visit", "collecting", "approval", "disbursement"
+        "pending_assignment",
+        "onsite_visit",
+        "collecting",
+        "approval",
+        "disbursement",
     ]

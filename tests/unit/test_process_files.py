@@ -6,7 +6,7 @@ validation) in SpiffWorkflow, and they carry complete, readable diagram
 interchange (DI) data so the modeler can draw them.
 """
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -31,17 +31,40 @@ NS = {
 }
 
 FLOW_NODE_TAGS = {
-    "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
-    "task", "userTask", "manualTask", "serviceTask", "scriptTask", "businessRuleTask",
-    "sendTask", "receiveTask", "callActivity", "subProcess", "transaction", "adHocSubProcess",
-    "exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway", "complexGateway",
+    "startEvent",
+    "endEvent",
+    "intermediateCatchEvent",
+    "intermediateThrowEvent",
+    "boundaryEvent",
+    "task",
+    "userTask",
+    "manualTask",
+    "serviceTask",
+    "scriptTask",
+    "businessRuleTask",
+    "sendTask",
+    "receiveTask",
+    "callActivity",
+    "subProcess",
+    "transaction",
+    "adHocSubProcess",
+    "exclusiveGateway",
+    "parallelGateway",
+    "inclusiveGateway",
+    "eventBasedGateway",
+    "complexGateway",
 }
 # Shapes that legitimately contain other shapes when drawn expanded.
 CONTAINER_TAGS = {"subProcess", "transaction", "adHocSubProcess", "participant", "lane", "group"}
 
 LOAN_USER_TASKS = {
-    "assign_officer", "onsite_visit", "collect_materials", "approve",
-    "supervisor_decide", "register_committee", "record_committee_decision",
+    "assign_officer",
+    "onsite_visit",
+    "collect_materials",
+    "approve",
+    "supervisor_decide",
+    "register_committee",
+    "record_committee_decision",
 }
 
 START_DATA = {
@@ -60,7 +83,7 @@ def _ids(paths):
     return [p.name for p in paths]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tree(path):
     return etree.parse(str(path))
 
@@ -87,7 +110,7 @@ def _new_parser():
     return parser
 
 
-@lru_cache(maxsize=None)
+@cache
 def _loan_spec():
     parser = _new_parser()
     parser.add_bpmn_files([str(p) for p in BPMN_FILES])
@@ -131,9 +154,7 @@ def test_service_operator_ids_do_not_shadow_element_ids(path):
     root = _tree(path).getroot()
     element_ids = {el.get("id") for el in root.iter(f"{{{BPMN_NS}}}*") if el.get("id")}
     clashes = sorted(
-        op.get("id")
-        for op in root.iterfind(".//spiffworkflow:serviceTaskOperator", NS)
-        if op.get("id") in element_ids
+        op.get("id") for op in root.iterfind(".//spiffworkflow:serviceTaskOperator", NS) if op.get("id") in element_ids
     )
     assert not clashes, f"{path.name}: serviceTaskOperator ids equal to element ids: {clashes}"
 
@@ -171,9 +192,7 @@ def test_every_sequence_flow_has_exactly_one_edge(path):
 def test_every_edge_has_waypoints(path):
     root = _tree(path).getroot()
     bad = [
-        e.get("bpmnElement")
-        for e in root.iterfind(".//bpmndi:BPMNEdge", NS)
-        if len(e.findall("di:waypoint", NS)) < 2
+        e.get("bpmnElement") for e in root.iterfind(".//bpmndi:BPMNEdge", NS) if len(e.findall("di:waypoint", NS)) < 2
     ]
     assert not bad, f"{path.name}: edges with fewer than 2 waypoints: {bad}"
 
@@ -192,10 +211,8 @@ def test_shapes_do_not_overlap(path):
                 continue  # drawn around its children
             shapes.append((s.get("bpmnElement"), el, _bounds(s)))
         for i, (id1, el1, (x1, y1, w1, h1)) in enumerate(shapes):
-            for id2, el2, (x2, y2, w2, h2) in shapes[i + 1:]:
-                attached = {
-                    el.get("attachedToRef") for el in (el1, el2) if el is not None
-                } & {id1, id2}
+            for id2, el2, (x2, y2, w2, h2) in shapes[i + 1 :]:
+                attached = {el.get("attachedToRef") for el in (el1, el2) if el is not None} & {id1, id2}
                 if attached:
                     continue  # boundary events sit on their host's border
                 if x1 < x2 + w2 and x2 < x1 + w1 and y1 < y2 + h2 and y2 < y1 + h1:

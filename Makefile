@@ -27,7 +27,7 @@ setup: $(VENV)/.installed translations
 run: setup
 	$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
-test: test-sqlite test-postgres
+test: lint test-sqlite test-postgres
 
 test-sqlite: $(VENV)/.installed translations
 	$(PY) -m pytest -q -p no:cacheprovider

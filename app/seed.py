@@ -43,9 +43,16 @@ DEFAULT_GRANTS: dict[str, dict[str, str]] = {
         "loan.view": "team",
         "decision.view_centralized": "team",
         "decision.view_committee": "team",
+        "approval.view": "team",
     },
     "approver": {"task.inbox": "own", "task.work": "own", "application.view": "team", "customer.view": "team"},
-    "supervisor": {"task.inbox": "all", "task.work": "all", "application.view": "all", "customer.view": "all"},
+    "supervisor": {
+        "task.inbox": "all",
+        "task.work": "all",
+        "application.view": "all",
+        "customer.view": "all",
+        "approval.view": "all",
+    },
     "regional_director": {
         "task.inbox": "region",
         "task.view": "region",
@@ -54,6 +61,7 @@ DEFAULT_GRANTS: dict[str, dict[str, str]] = {
         "loan.view": "region",
         "decision.view_centralized": "region",
         "decision.view_committee": "region",
+        "approval.view": "region",
     },
     "general_manager": {
         "task.inbox": "all",
@@ -64,6 +72,7 @@ DEFAULT_GRANTS: dict[str, dict[str, str]] = {
         "loan.view": "all",
         "decision.view_centralized": "all",
         "decision.view_committee": "all",
+        "approval.view": "all",
         "audit.view": "all",
     },
     "analyst": {"decision.evaluate": "all", "process.view": "all", "process.deploy": "all"},

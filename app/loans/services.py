@@ -69,9 +69,9 @@ def _instance_of(application: Application) -> ProcessInstance | None:
     )
 
 
-def may_see_decision(application: Application, who: Caller, mode: str) -> bool:
-    """F6: the decision is visible to the roles granted for that approval mode, in scope."""
-    scope = who.scope(DECISION_ACTIONS.get(mode, "decision.view_centralized"))
+def in_scope(application: Application, who: Caller, action: str) -> bool:
+    """Whether `application` lies within the caller's scope for `action`."""
+    scope = who.scope(action)
     if scope is None:
         return False
     if scope == "all":
@@ -83,6 +83,34 @@ def may_see_decision(application: Application, who: Caller, mode: str) -> bool:
     return application.region_id in who.region_ids or application.team_id in who.team_ids
 
 
+def may_see_decision(application: Application, who: Caller, mode: str) -> bool:
+    """F6: the decision is visible to the roles granted for that approval mode, in scope."""
+    return in_scope(application, who, DECISION_ACTIONS.get(mode, "decision.view_centralized"))
+
+
+def visible_approvals(application: Application, who: Caller, approvals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Approvers decide independently: without `approval.view` a caller sees only their own
+    answer, so no approver is swayed by another's amount."""
+    if in_scope(application, who, "approval.view"):
+        return approvals
+    return [item for item in approvals if item.get("approver_id") == who.id]
+
+
+def _answers(application: Application) -> list[dict[str, Any]]:
+    """Each approver's answer so far, by approver id (from the inbox rows, so answers show
+    before the last approver has decided)."""
+    rows = db.session.execute(
+        select(HumanTask.completed_by_id, HumanTask.form_data)
+        .where(
+            HumanTask.application_id == application.id,
+            HumanTask.task_key == "approve",
+            HumanTask.status == "completed",
+        )
+        .order_by(HumanTask.completed_by_id)
+    )
+    return [{**(form or {}), "approver_id": approver_id} for approver_id, form in rows]
+
+
 def application_detail(application: Application, who: Caller) -> dict[str, Any]:
     """Stage, history, approvals, credit report, decision (when allowed) and loan id."""
     from app.customers.services import customer_view
@@ -91,7 +119,7 @@ def application_detail(application: Application, who: Caller) -> dict[str, Any]:
 
     instance = _instance_of(application)
     data = runtime.instance_data(instance.id) if instance else {}
-    approvals = sorted(data.get("approvals") or [], key=lambda item: item.get("approver_id") or 0)
+    approvals = _answers(application)
     mode = data.get("approval_mode")
     decision = data.get("decision")
     loan_id = db.session.scalar(select(Loan.id).where(Loan.application_id == application.id))
@@ -118,7 +146,7 @@ def application_detail(application: Application, who: Caller) -> dict[str, Any]:
         ],
         "approvals": [
             {k: item.get(k) for k in ("approver_id", "decision", "amount", "term_months", "comment")}
-            for item in approvals
+            for item in visible_approvals(application, who, approvals)
         ],
         "committee": {
             "meeting": data.get("register_committee"),

@@ -239,3 +239,15 @@ def test_process_instances_are_for_analysts_and_admins_only(api):
     instance_id = api.application("lead_hka", no)["process_instance_id"]
     assert api.get("lead_hka", f"/api/v1/process-instances/{instance_id}").status_code == 403
     assert api.get("analyst", "/api/v1/process-instances/999999").status_code == 404
+
+
+def test_an_approver_does_not_see_the_other_approvers_answer(api):
+    no = api.submit()
+    api.to_approval(no)
+    assert api.approve("approver1", no, "approve", "100000", 12).status_code == 200
+    task = api.task("approver2", no, "approve")
+    seen = api.get("approver2", f"/api/v1/tasks/{task['id']}").get_json()["data"]["application"]["approvals"]
+    assert seen == []
+    own = api.application("approver1", no)["approvals"]
+    assert [item["approver_id"] for item in own] == [api.user_id("approver1")]
+    assert len(api.application("lead_hka", no)["approvals"]) == 1

@@ -331,6 +331,7 @@ class Recorder:
     errors: list[str] = field(default_factory=list)
     error_count: int = 0
     reconnects: int = 0
+    connections: int = 0
     task_lookup_retries: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -395,6 +396,9 @@ class Client:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         for attempt in range(2):
+            reused = self.conn.sock is not None
+            if not reused:
+                self.recorder.bump("connections")
             started = time.perf_counter()
             try:
                 self.conn.request(method, path, body=payload, headers=headers)
@@ -402,7 +406,7 @@ class Client:
                 raw = response.read()
             except self.RETRYABLE:
                 self.conn.close()
-                if attempt:
+                if attempt or not reused:  # only a kept-alive connection the server dropped is retried
                     raise
                 self.recorder.bump("reconnects")
                 continue
@@ -564,7 +568,7 @@ def drive(server: Server, staff: Staff, options: Options, recorder: Recorder) ->
             while (seq := next_seq()) is not None:
                 try:
                     ok = run_lifecycle(client, staff, seq)
-                except (OSError, http.client.HTTPException, KeyError, TypeError, ValueError) as exc:
+                except Exception as exc:  # a broken answer or connection fails this lifecycle only
                     recorder.error(f"lifecycle {seq}: {exc.__class__.__name__}: {exc}")
                     client.close()
                     ok = False
@@ -789,6 +793,8 @@ def report_http(result: HttpResult, options: Options) -> float:
     print(f"  lifecycles/s         {rate:9.2f}")
     print(f"  task completions/s   {TASKS_PER_LIFECYCLE * result.succeeded / wall if wall else 0:9.2f}")
     print(f"  requests/s           {len(samples) / wall if wall else 0:9.2f}  ({len(samples)} requests)")
+    why = "; the sync worker closes the connection after every response" if options.threads == 1 else ""
+    print(f"  TCP connections      {result.recorder.connections:9d}  (keep-alive clients{why})")
     if result.recorder.reconnects or result.recorder.task_lookup_retries:
         print(f"  reconnects {result.recorder.reconnects}, task lookups retried {result.recorder.task_lookup_retries}")
     client_seconds = sum(s.seconds for s in samples)

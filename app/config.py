@@ -101,4 +101,4 @@ def _engine_options(url: str) -> dict[str, Any]:
     """Pool settings per backend; SQLite waits for the write lock instead of failing."""
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    return {"pool_recycle": 1800, "pool_size": 10, "max_overflow": 20}

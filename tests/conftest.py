@@ -92,10 +92,11 @@ def clear_data(app) -> None:  # type: ignore[no-untyped-def]
     """Empty every table, reload the demo organisation, deploy bpmn/ + rules/."""
     from sqlalchemy import text
 
-    from app.auth.permissions import invalidate_grants
+    from app.auth.permissions import invalidate_grants, invalidate_profiles
     from app.extensions import db
     from app.seed import seed_demo
     from app.workflow.deploy import deploy
+    from app.workflow import live, runtime
     from app.workflow.specs import clear_cache
 
     with app.app_context():
@@ -111,7 +112,10 @@ def clear_data(app) -> None:  # type: ignore[no-untyped-def]
         db.session.commit()
         db.session.remove()
     invalidate_grants()
+    invalidate_profiles()
     clear_cache()
+    live.clear()
+    runtime.forget_definitions()
     app.extensions["ydx_counter"].__init__()
 
 

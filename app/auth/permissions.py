@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, false, or_, select, true
 
 from app.errors import ApiError
 from app.extensions import db
-from app.models import RoleGrant, Team, User, team_approvers
+from app.models import RoleGrant, Team, User, team_approvers, user_roles
 
 SCOPE_RANK = {"own": 0, "team": 1, "region": 2, "all": 3}
 _GRANT_CACHE: dict[tuple[str, ...], tuple[float, dict[str, str]]] = {}
@@ -50,17 +50,57 @@ def grants_for(role_codes: list[str]) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class Profile:
+    """What scoping needs to know about a user, cached briefly per (user, password stamp)."""
+
+    roles: frozenset[str]
+    team_ids: frozenset[int]
+    region_ids: frozenset[int]
+
+
+_PROFILE_CACHE: dict[tuple[int, float], tuple[float, Profile]] = {}
+_PROFILE_TTL_SECONDS = 5.0
+
+
+def invalidate_profiles() -> None:
+    """Forget cached profiles (after an admin changes roles, teams or approvers)."""
+    _PROFILE_CACHE.clear()
+
+
+def load_profile(user_id: int, stamp: float) -> Profile:
+    """Roles, teams (own team + teams the user approves for) and their regions."""
+    key = (user_id, stamp)
+    cached = _PROFILE_CACHE.get(key)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    roles = frozenset(db.session.scalars(select(user_roles.c.role_code).where(user_roles.c.user_id == user_id)))
+    row = db.session.execute(select(User.team_id, User.region_id).where(User.id == user_id)).one()
+    team_ids = set(db.session.scalars(select(team_approvers.c.team_id).where(team_approvers.c.user_id == user_id)))
+    if row.team_id:
+        team_ids.add(row.team_id)
+    region_ids = {row.region_id} if row.region_id else set()
+    if team_ids:
+        region_ids.update(db.session.scalars(select(Team.region_id).where(Team.id.in_(team_ids))))
+    profile = Profile(roles, frozenset(team_ids), frozenset(region_ids))
+    if len(_PROFILE_CACHE) > 10_000:
+        _PROFILE_CACHE.clear()
+    _PROFILE_CACHE[key] = (time.monotonic() + _PROFILE_TTL_SECONDS, profile)
+    return profile
+
+
+@dataclass(frozen=True)
 class Caller:
     """The authenticated user with the data needed to scope queries."""
 
-    user: User
+    id: int
     roles: frozenset[str]
     team_ids: frozenset[int]
     region_ids: frozenset[int]
 
     @property
-    def id(self) -> int:
-        return self.user.id
+    def user(self) -> User:
+        """The full user row, loaded on demand (most requests never need it)."""
+        return db.session.get(User, self.id)
 
     def scope(self, action: str) -> str | None:
         """Widest scope granted for `action`, or None."""
@@ -73,14 +113,8 @@ def caller() -> Caller:
         return g.caller
     if not current_user.is_authenticated:
         raise ApiError("unauthorized", _("请先登录"), 401)
-    user: User = current_user._get_current_object()  # type: ignore[attr-defined]
-    team_ids = set(db.session.scalars(select(team_approvers.c.team_id).where(team_approvers.c.user_id == user.id)))
-    if user.team_id:
-        team_ids.add(user.team_id)
-    region_ids = {user.region_id} if user.region_id else set()
-    if team_ids:
-        region_ids.update(db.session.scalars(select(Team.region_id).where(Team.id.in_(team_ids))))
-    g.caller = Caller(user, frozenset(user.role_codes), frozenset(team_ids), frozenset(region_ids))
+    profile = load_profile(current_user.id, current_user.password_changed_at.timestamp())
+    g.caller = Caller(current_user.id, profile.roles, profile.team_ids, profile.region_ids)
     return g.caller
 
 

@@ -85,7 +85,7 @@ class User(UserMixin, Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[created_at]
 
-    roles: Mapped[list[Role]] = relationship(secondary=user_roles, lazy="selectin")
+    roles: Mapped[list[Role]] = relationship(secondary=user_roles)
     team: Mapped[Team | None] = relationship(foreign_keys=[team_id])
 
     @property

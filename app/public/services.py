@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app import audit
 from app.errors import ApiError, not_found
 from app.extensions import db
-from app.models import Application, Customer, LoanProduct, Region, Team
+from app.models import Application, Customer, LoanProduct, Region, StageEntry, Team, team_approvers
 from app.models.base import utcnow
 from app.ratelimit import counter
 from app.requestctx import client_ip
@@ -108,12 +108,19 @@ def submit(form: dict[str, Any]) -> Application:
         **context,
         "region_code": region.code,
         "approval_mode": team.approval_mode,
-        "approvers": [user.id for user in team.approvers],
+        "approvers": list(
+            db.session.scalars(
+                select(team_approvers.c.user_id)
+                .where(team_approvers.c.team_id == team.id)
+                .order_by(team_approvers.c.user_id)
+            )
+        ),
         "product_code": product.code,
         "amount_requested": form["amount"],
         "term_requested": form["term_months"],
     }
-    runtime.start("loan_lifecycle", application.application_no, data, context=context)
+    db.session.add(StageEntry(application_id=application.id, stage=application.stage, actor_id=None, at=now))
+    runtime.start("loan_lifecycle", application.application_no, data, context=context, stage=application.stage)
     audit.record(
         "application.submit",
         None,

@@ -12,6 +12,7 @@ from typing import Any
 from flask_babel import gettext as _
 from marshmallow import ValidationError
 from sqlalchemy import ColumnElement, and_, false, or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app import audit
 from app.auth.permissions import Caller, scope_filter
@@ -76,7 +77,6 @@ def list_tasks(
         where.append(HumanTask.status == "open")
     elif status == "completed":
         where.append(HumanTask.status == "completed")
-    total = db.session.scalar(select(func.count()).select_from(HumanTask).where(*where)) or 0
     rows = db.session.scalars(
         select(HumanTask)
         .where(*where)
@@ -84,6 +84,9 @@ def list_tasks(
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()
+    if page == 1 and len(rows) < per_page:
+        return list(rows), len(rows)  # the page holds everything: no COUNT needed
+    total = db.session.scalar(select(func.count()).select_from(HumanTask).where(*where)) or 0
     return list(rows), total
 
 
@@ -95,10 +98,25 @@ def get_visible(task_id: int, who: Caller) -> HumanTask:
     return task
 
 
+def _in_scope(who: Caller, scope: str | None, team_id: int | None, region_id: int | None) -> bool:
+    """The Python twin of `scope_filter` for one already loaded row."""
+    if scope == "all":
+        return True
+    if scope in ("team", "region") and team_id in who.team_ids:
+        return True
+    return scope == "region" and region_id in who.region_ids
+
+
 def _may_perform(task: HumanTask, who: Caller) -> bool:
+    """Assigned to me, or an unassigned candidate task for a role I hold in my scope."""
     if task.assignee_id is not None:
         return task.assignee_id == who.id
-    return db.session.scalar(select(HumanTask.id).where(HumanTask.id == task.id, _candidate(who))) is not None
+    scope = who.scope("task.work")
+    return (
+        scope not in (None, "own")
+        and task.candidate_role in who.roles
+        and _in_scope(who, scope, task.team_id, task.region_id)
+    )
 
 
 def _require_open(task: HumanTask) -> None:
@@ -132,8 +150,8 @@ def claim(task_id: int, who: Caller) -> HumanTask:
     )
     if result.rowcount != 1:
         raise ApiError("conflict", _("任务已被他人领取"), 409)
+    _set_loaded(task, assignee_id=who.id, claimed_at=utcnow())
     audit.record("task.claim", who.id, "task", task.id)
-    db.session.refresh(task)
     return task
 
 
@@ -153,9 +171,7 @@ def assign(task_id: int, who: Caller, user_id: int) -> HumanTask:
     """A team lead hands an open task of their team to one of its members."""
     task = get_visible(task_id, who)
     _require_open(task)
-    scope = who.scope("task.assign")
-    in_scope = scope == "all" or (scope in ("team", "region") and task.team_id in who.team_ids)
-    if not in_scope:
+    if not _in_scope(who, who.scope("task.assign"), task.team_id, task.region_id):
         raise ApiError("forbidden", _("没有分配此任务的权限"), 403)
     target = db.session.get(User, user_id)
     if target is None or not target.active or (task.team_id is not None and target.team_id != task.team_id):
@@ -186,36 +202,41 @@ def complete(task_id: int, who: Caller, payload: Any) -> HumanTask:
     if not isinstance(payload, dict):
         raise ApiError("bad_request", "form data must be a JSON object", 400)
     handler = registry.FORMS[task.task_key]
-    data = (
-        runtime.instance_data(task.instance_id) if task.task_key in ("collect_materials", "supervisor_decide") else {}
-    )
+    # Only the supervisor's form depends on the instance's data (what was escalated).
+    data = runtime.instance_data(task.instance_id) if task.task_key == "supervisor_decide" else {}
     data.setdefault("application_id", task.application_id)
     try:
         clean = handler.validate(payload, FormContext(task.task_key, data, who.id, task.team_id))
     except ValidationError as exc:
         raise ApiError("validation_error", _("表单数据无效"), 422, fields=exc.messages_dict) from exc
-    now = utcnow()
+    done = {
+        "status": "completed",
+        "completed_at": utcnow(),
+        "completed_by_id": who.id,
+        "assignee_id": who.id,
+        "form_data": jsonable(clean),
+    }
     result = db.session.execute(
         update(HumanTask)
         .where(HumanTask.id == task.id, HumanTask.status == "open")
-        .values(
-            status="completed",
-            completed_at=now,
-            completed_by_id=who.id,
-            assignee_id=who.id,
-            form_data=jsonable(clean),
-        )
+        .values(**done)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         raise ApiError("conflict", _("任务已结束"), 409)
+    _set_loaded(task, **done)
     clean["by"] = who.id
     runtime.complete_user_task(task, who.id, clean)
     if handler.after is not None:
         handler.after(task, clean)
-    audit.record("task.complete", who.id, "task", task.id, after={"task_key": task.task_key, **jsonable(clean)})
-    db.session.refresh(task)
+    audit.record("task.complete", who.id, "task", task.id, after={"task_key": task.task_key, **done["form_data"]})
     return task
+
+
+def _set_loaded(task: HumanTask, **values: Any) -> None:
+    """Mirror a conditional UPDATE on the loaded object without another round trip."""
+    for name, value in values.items():
+        set_committed_value(task, name, value)
 
 
 def jsonable(value: Any) -> Any:

@@ -26,7 +26,7 @@ from app.errors import ApiError
 from app.extensions import db
 from app.models import Application, HumanTask, Outbox, ProcessDefinition, ProcessInstance, StageEntry
 from app.models.base import utcnow
-from app.workflow import sandbox
+from app.workflow import live, sandbox
 from app.workflow.decisions import DecisionError
 from app.workflow.specs import (
     REGISTRY,
@@ -93,11 +93,14 @@ def _properties(task: Any) -> dict[str, str]:
     return (getattr(task.task_spec, "extensions", None) or {}).get("properties", {})
 
 
-def _project(workflow: Any, definition: ProcessDefinition, now: datetime) -> Projection:
-    """Compare the workflow's waiting points with what the projection already holds."""
+def _project(
+    workflow: Any, definition: DefinitionInfo | ProcessDefinition, now: datetime, completed: str | None = None
+) -> Projection:
+    """Compare the workflow's waiting points with what the projection already holds
+    (`completed` is the task the caller already closed in the inbox)."""
     projection = Projection()
     context = workflow.data.get(CONTEXT_KEY, {})
-    known_open = set(workflow.data.get(OPEN_KEY, []))
+    known_open = set(workflow.data.get(OPEN_KEY, [])) - {completed}
     ready = workflow.get_tasks(state=TaskState.READY, manual=True)
     ready_ids = {str(task.id) for task in ready}
     for task in ready:
@@ -215,11 +218,17 @@ def start(
     *,
     context: dict[str, Any],
     actor_id: int | None = None,
+    stage: str | None = None,
 ) -> ProcessInstance:
-    """Start the newest version of `process_key` and run it to its first waiting points."""
+    """Start the newest version of `process_key` and run it to its first waiting points.
+
+    `stage` is the stage the business row was created in, so reaching it again is not
+    recorded as a change."""
     definition = latest_definition(process_key)
     workflow = new_workflow(_process(definition.id))
     workflow.data[CONTEXT_KEY] = context
+    if stage:
+        workflow.data[STAGE_KEY] = stage
     for task in workflow.get_tasks(state=TaskState.READY):
         task.data.update(data)
     _run(workflow.do_engine_steps)
@@ -240,43 +249,75 @@ def start(
     db.session.add(instance)
     db.session.flush()
     _write(instance.id, projection, workflow, actor_id, now)
+    live.stage(db.session(), instance.id, 1, workflow)
     return instance
+
+
+@dataclass(frozen=True)
+class DefinitionInfo:
+    """The immutable identity of a deployed version."""
+
+    id: int
+    key: str
+    version: int
+
+
+_definitions: dict[int, DefinitionInfo] = {}
+
+
+def forget_definitions() -> None:
+    """Forget cached definition identities (tests that rebuild the database reuse ids)."""
+    _definitions.clear()
+
+
+def _definition(definition_id: int) -> DefinitionInfo:
+    """Deployed versions never change, so their identity is cached per process."""
+    found = _definitions.get(definition_id)
+    if found is None:
+        row = db.session.execute(
+            select(ProcessDefinition.key, ProcessDefinition.version).where(ProcessDefinition.id == definition_id)
+        ).one()
+        found = _definitions[definition_id] = DefinitionInfo(definition_id, row.key, row.version)
+    return found
 
 
 @dataclass
 class Loaded:
     """An instance row locked for update, its definition and its live workflow."""
 
-    instance: ProcessInstance
-    definition: ProcessDefinition
+    instance_id: int
+    version: int
+    definition: DefinitionInfo
     workflow: Any
 
 
 def _lock(instance_id: int) -> Loaded:
-    row = db.session.execute(
-        select(ProcessInstance, ProcessDefinition)
-        .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+    """Lock the instance row and get its workflow: from the live cache when the cached
+    version is the committed one, else rebuilt from the stored state."""
+    header = db.session.execute(
+        select(ProcessInstance.version, ProcessInstance.definition_id, ProcessInstance.serializer_version)
         .where(ProcessInstance.id == instance_id)
-        .with_for_update(of=ProcessInstance)
+        .with_for_update()
     ).first()
-    if row is None:
+    if header is None:
         raise ApiError("not_found", "process instance not found", 404)
-    instance, definition = row
-    if instance.serializer_version != SERIALIZER_VERSION:
-        raise ApiError(
-            "unsupported_state", f"instance state format {instance.serializer_version} is not supported", 409
-        )
-    return Loaded(instance, definition, load_state(_process(definition.id), instance.state))
+    if header.serializer_version != SERIALIZER_VERSION:
+        raise ApiError("unsupported_state", f"instance state format {header.serializer_version} is not supported", 409)
+    workflow = live.take(instance_id, header.version)
+    if workflow is None:
+        state = db.session.scalar(select(ProcessInstance.state).where(ProcessInstance.id == instance_id))
+        workflow = load_state(_process(header.definition_id), state)
+    return Loaded(instance_id, header.version, _definition(header.definition_id), workflow)
 
 
-def _persist(loaded: Loaded, actor_id: int | None) -> None:
+def _persist(loaded: Loaded, actor_id: int | None, completed: str | None = None) -> None:
     """Write state with an optimistic version check, then the projections."""
     now = utcnow()
-    projection = _project(loaded.workflow, loaded.definition, now)
+    projection = _project(loaded.workflow, loaded.definition, now, completed)
     done = loaded.workflow.completed
     result = db.session.execute(
         update(ProcessInstance)
-        .where(ProcessInstance.id == loaded.instance.id, ProcessInstance.version == loaded.instance.version)
+        .where(ProcessInstance.id == loaded.instance_id, ProcessInstance.version == loaded.version)
         .values(
             state=dump_state(loaded.workflow),
             version=ProcessInstance.version + 1,
@@ -288,7 +329,8 @@ def _persist(loaded: Loaded, actor_id: int | None) -> None:
     )
     if result.rowcount != 1:
         raise ApiError("stale_version", "the process instance was changed by someone else; reload and retry", 409)
-    _write(loaded.instance.id, projection, loaded.workflow, actor_id, now)
+    _write(loaded.instance_id, projection, loaded.workflow, actor_id, now)
+    live.stage(db.session(), loaded.instance_id, loaded.version + 1, loaded.workflow)
 
 
 def complete_user_task(task: HumanTask, actor_id: int, form: dict[str, Any]) -> None:
@@ -311,7 +353,7 @@ def complete_user_task(task: HumanTask, actor_id: int, form: dict[str, Any]) -> 
         spiff_task.data[task.task_key] = dict(form)
     _run(spiff_task.run)
     _run(loaded.workflow.do_engine_steps)
-    _persist(loaded, actor_id)
+    _persist(loaded, actor_id, completed=task.spiff_task_id)
 
 
 def finish_service(instance_id: int, spiff_task_id: str, result: dict[str, Any]) -> None:
@@ -326,22 +368,29 @@ def finish_service(instance_id: int, spiff_task_id: str, result: dict[str, Any])
     _persist(loaded, None)
 
 
-def instance_data(instance_id: int) -> dict[str, Any]:
-    """The newest task data of an instance (read-only; for detail views and handlers)."""
-    row = db.session.execute(
-        select(ProcessInstance.state, ProcessInstance.definition_id).where(ProcessInstance.id == instance_id)
-    ).first()
-    if row is None:
-        return {}
-    workflow = load_state(_process(row.definition_id), row.state)
+def _newest_data(workflow: Any) -> dict[str, Any]:
+    """Task data merged in the order tasks changed state (later values win)."""
     last = workflow.last_task or workflow.task_tree
-    tasks = sorted(workflow.get_tasks(), key=lambda t: t.last_state_change)
     data: dict[str, Any] = {}
-    for task in tasks:
+    for task in sorted(workflow.get_tasks(), key=lambda t: t.last_state_change):
         if task.state in (TaskState.COMPLETED, TaskState.STARTED, TaskState.READY):
             data.update(task.data)
     data.update(last.data)
     return data
+
+
+def instance_data(instance_id: int) -> dict[str, Any]:
+    """The newest task data of an instance (read-only; for detail views and handlers)."""
+    header = db.session.execute(
+        select(ProcessInstance.version, ProcessInstance.definition_id).where(ProcessInstance.id == instance_id)
+    ).first()
+    if header is None:
+        return {}
+    cached = live.read(instance_id, header.version, _newest_data)
+    if cached is not None:
+        return cached
+    state = db.session.scalar(select(ProcessInstance.state).where(ProcessInstance.id == instance_id))
+    return _newest_data(load_state(_process(header.definition_id), state))
 
 
 def open_outbox_count(instance_id: int) -> int:

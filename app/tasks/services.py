@@ -136,6 +136,7 @@ def claim(task_id: int, who: Caller) -> HumanTask:
     """Take a candidate task; 409 if someone else holds it."""
     task = get_visible(task_id, who)
     _require_open(task)
+    _require_internal(task, who, "task.claim")
     if task.assignee_id == who.id:
         return task
     if task.assignee_id is not None:

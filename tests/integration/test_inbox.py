@@ -275,3 +275,18 @@ def test_concurrent_completions_of_one_task_let_exactly_one_through(fresh, api):
     assert sorted(statuses) == [200] + [409] * 19
     assert api.application("lead_hka", no)["stage"] == "collecting"
     assert keys_for(tasks(api, "officer_hka1", "mine"), no) == ["collect_materials"]
+
+
+def test_claiming_an_approval_task_from_outside_the_internal_network_is_refused(api):
+    no = api.submit()
+    api.to_approval(no)
+    api.approve("approver1", no, "approve", "100000", 12)
+    api.approve("approver2", no, "reject", "100000", 12)
+    task = api.task("supervisor", no, "supervisor_decide", "candidate")
+    outside = api.client.post(
+        f"/api/v1/tasks/{task['id']}/claim",
+        headers=api.headers("supervisor"),
+        environ_base={"REMOTE_ADDR": "203.0.113.9"},
+    )
+    assert outside.status_code == 403
+    assert api.post("supervisor", f"/api/v1/tasks/{task['id']}/claim").status_code == 200

@@ -95,8 +95,8 @@ def clear_data(app) -> None:  # type: ignore[no-untyped-def]
     from app.auth.permissions import invalidate_grants, invalidate_profiles
     from app.extensions import db
     from app.seed import seed_demo
-    from app.workflow.deploy import deploy
     from app.workflow import live, runtime
+    from app.workflow.deploy import deploy
     from app.workflow.specs import clear_cache
 
     with app.app_context():

@@ -37,6 +37,10 @@ def get_customer(customer_id: int):  # type: ignore[no-untyped-def]
     """One customer with the applications the caller may see."""
     who = caller()
     customer = services.get_customer(customer_id, who)
-    view = {**services.customer_view(customer, who), "applications": services.customer_applications(customer, who)}
+    view = {
+        **services.customer_view(customer, who),
+        "profile": customer.profile or {},
+        "applications": services.customer_applications(customer, who),
+    }
     db.session.commit()
     return view

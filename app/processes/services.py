@@ -103,6 +103,7 @@ def instance_view(instance_id: int) -> dict[str, Any]:
     return {
         "id": instance.id,
         "business_key": instance.business_key,
+        "state": instance.status,
         "status": instance.status,
         "process_key": definition.key,
         "process_version": definition.version,

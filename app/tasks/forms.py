@@ -7,6 +7,8 @@ the clean values that the BPMN reads (`assign_officer["officer_id"]`, the approv
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +20,7 @@ from app.models import User, user_roles
 from app.workflow.registry import FormContext, form
 
 DECISIONS = ("approve", "reject")
+BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 MAX_ID = 2**31 - 1
 
 
@@ -103,8 +106,15 @@ def assign_officer(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     return clean
 
 
+class LocalDateTime(fields.AwareDateTime):
+    """ISO-8601 time; without an offset it is read as Beijing time (+08:00)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="iso", default_timezone=BEIJING, **kwargs)
+
+
 class OnsiteVisitForm(Schema):
-    visited_at = fields.AwareDateTime(required=True, format="iso")
+    visited_at = LocalDateTime(required=True)
     notes = fields.String(load_default="", validate=validate.Length(max=2000))
 
 
@@ -122,17 +132,34 @@ class CollectMaterialsForm(Schema):
     notes = fields.String(load_default="", validate=validate.Length(max=4000))
 
 
+def _register_customer_information(task: Any, clean: dict[str, Any]) -> None:
+    """F4/F10: what the officer registers on site is kept on the customer centrally."""
+    from app.models import Application, Customer
+
+    if not clean.get("customer"):
+        return
+    customer = db.session.scalar(
+        select(Customer)
+        .join(Application, Application.customer_id == Customer.id)
+        .where(Application.id == task.application_id)
+    )
+    customer.profile = {**(customer.profile or {}), **clean["customer"]}
+
+
 @form(
     "collect_materials",
     _describe(
         ("customer", "object", False, {}), ("attachments", "array<integer>", False, {}), ("notes", "string", False, {})
     ),
+    after=_register_customer_information,
 )
 def collect_materials(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """Attachments must have been uploaded to this very application."""
     from app.loans.services import attachment_ids_of
 
     clean = _load(CollectMaterialsForm(), payload)
+    if len(json.dumps(clean["customer"], default=str)) > 16_000:
+        raise ValidationError({"customer": ["客户信息过大 (customer information too large)"]})
     known = attachment_ids_of(ctx.data.get("application_id"))
     unknown = [i for i in clean["attachments"] if i not in known]
     if unknown:
@@ -166,12 +193,8 @@ _DECISION_FIELDS = (
 
 @form("approve", _describe(*_DECISION_FIELDS), approval=True)
 def approve(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
-    """One approver's independent answer (amount and term required even when rejecting)."""
-    clean = _load(DecisionForm(), payload)
-    missing = {k: ["必填 (required)"] for k in ("amount", "term_months") if clean.get(k) is None}
-    if missing:
-        raise ValidationError(missing)
-    return clean
+    """One approver's independent answer; amount and term are required when approving."""
+    return _load(DecisionForm(), payload)
 
 
 def _describe_supervisor(data: dict[str, Any]) -> dict[str, Any]:
@@ -228,11 +251,20 @@ def supervisor_decide(payload: dict[str, Any], ctx: FormContext) -> dict[str, An
     return clean
 
 
+class Member(fields.Field):
+    """A committee member: a staff user id or a name."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int | str:
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID:
+            return value
+        if isinstance(value, str) and 1 <= len(value.strip()) <= 64:
+            return value.strip()
+        raise ValidationError("成员须为用户编号或姓名 (a member is a user id or a name)")
+
+
 class CommitteeForm(Schema):
-    meeting_at = fields.AwareDateTime(required=True, format="iso")
-    members = fields.List(
-        fields.String(validate=validate.Length(min=1, max=64)), required=True, validate=validate.Length(min=1)
-    )
+    meeting_at = LocalDateTime(required=True)
+    members = fields.List(Member(), required=True, validate=validate.Length(min=1, max=50))
 
 
 @form("register_committee", _describe(("meeting_at", "datetime", True, {}), ("members", "array<string>", True, {})))

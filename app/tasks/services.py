@@ -91,11 +91,28 @@ def list_tasks(
 
 
 def get_visible(task_id: int, who: Caller) -> HumanTask:
-    """The task if `who` may see it; 404 otherwise (no leak of existence)."""
-    task = db.session.scalar(select(HumanTask).where(HumanTask.id == task_id, visibility(who)))
+    """The task if `who` may see it. A task of one of the caller's own teams that is not
+    theirs answers 403; a task of another team answers 404 (no leak of existence)."""
+    task = db.session.scalar(
+        select(HumanTask).where(
+            HumanTask.id == task_id, or_(visibility(who), HumanTask.team_id.in_(who.team_ids or {-1}))
+        )
+    )
     if task is None:
         raise not_found("task")
+    if task.team_id in who.team_ids and not _visible_row(task, who):
+        raise ApiError("forbidden", _("这不是你的任务"), 403)
     return task
+
+
+def _visible_row(task: HumanTask, who: Caller) -> bool:
+    """The Python twin of `visibility(who)` for one loaded row."""
+    if who.id in (task.assignee_id, task.completed_by_id):
+        return True
+    if _may_perform(task, who):
+        return True
+    view = who.scope("task.view")
+    return view is not None and _in_scope(who, view, task.team_id, task.region_id)
 
 
 def _in_scope(who: Caller, scope: str | None, team_id: int | None, region_id: int | None) -> bool:

@@ -61,11 +61,13 @@ def list_applications(who: Caller, page: int, per_page: int, stage: str | None) 
     return list(rows), total
 
 
-def _instance_of(application: Application) -> ProcessInstance | None:
+def _instance_id_of(application: Application) -> int | None:
+    """The lifecycle instance of an application (its id only: the state is large)."""
     return db.session.scalar(
-        select(ProcessInstance)
+        select(ProcessInstance.id)
         .where(ProcessInstance.application_id == application.id)
         .order_by(ProcessInstance.id.desc())
+        .limit(1)
     )
 
 
@@ -117,8 +119,8 @@ def application_detail(application: Application, who: Caller) -> dict[str, Any]:
     from app.tasks.services import jsonable
     from app.workflow import runtime
 
-    instance = _instance_of(application)
-    data = runtime.instance_data(instance.id) if instance else {}
+    instance_id = _instance_id_of(application)
+    data = runtime.instance_data(instance_id) if instance_id else {}
     approvals = _answers(application)
     mode = data.get("approval_mode")
     decision = data.get("decision")
@@ -160,7 +162,7 @@ def application_detail(application: Application, who: Caller) -> dict[str, Any]:
             for a in attachments
         ],
         "loan_id": loan_id,
-        "process_instance_id": instance.id if instance else None,
+        "process_instance_id": instance_id,
     }
     if decision and may_see_decision(application, who, mode or "centralized"):
         final_amount = decision.get("final_amount")

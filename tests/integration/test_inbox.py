@@ -290,3 +290,25 @@ def test_claiming_an_approval_task_from_outside_the_internal_network_is_refused(
     )
     assert outside.status_code == 403
     assert api.post("supervisor", f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+
+
+def test_behind_one_trusted_proxy_the_forwarded_client_address_decides(fresh):
+    from tests.conftest import Api, make_app
+
+    proxied = Api(make_app(YDX_TRUSTED_PROXIES=1).test_client())
+    no = proxied.submit()
+    proxied.to_approval(no)
+    task = proxied.task("approver1", no, "approve")
+    form = {"decision": "approve", "amount": "100000", "term_months": 12, "comment": ""}
+    outside = proxied.client.post(
+        f"/api/v1/tasks/{task['id']}/complete",
+        json=form,
+        headers={**proxied.headers("approver1"), "X-Forwarded-For": "203.0.113.7"},
+    )
+    assert outside.status_code == 403
+    inside = proxied.client.post(
+        f"/api/v1/tasks/{task['id']}/complete",
+        json=form,
+        headers={**proxied.headers("approver1"), "X-Forwarded-For": "203.0.113.7, 10.8.0.2"},
+    )
+    assert inside.status_code == 200

@@ -251,3 +251,26 @@ def test_an_approver_does_not_see_the_other_approvers_answer(api):
     own = api.application("approver1", no)["approvals"]
     assert [item["approver_id"] for item in own] == [api.user_id("approver1")]
     assert len(api.application("lead_hka", no)["approvals"]) == 1
+
+
+def test_a_centralized_team_without_approvers_sends_the_decision_to_the_supervisor(api, fresh):
+    from sqlalchemy import delete, select
+
+    from app.extensions import db
+    from app.models import Team, team_approvers
+
+    with fresh.app_context():
+        team_id = db.session.scalar(select(Team.id).where(Team.code == "HK-A"))
+        db.session.execute(delete(team_approvers).where(team_approvers.c.team_id == team_id))
+        db.session.commit()
+    no = api.submit()
+    api.to_approval(no)
+    decided = api.complete(
+        "supervisor",
+        no,
+        "supervisor_decide",
+        {"decision": "approve", "amount": "50000", "term_months": 6, "comment": ""},
+        "candidate",
+    )
+    assert decided.status_code == 200
+    assert api.application("lead_hka", no)["decision"]["final_amount"] == "50000.00"

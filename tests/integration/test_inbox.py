@@ -312,3 +312,32 @@ def test_behind_one_trusted_proxy_the_forwarded_client_address_decides(fresh):
         headers={**proxied.headers("approver1"), "X-Forwarded-For": "203.0.113.7, 10.8.0.2"},
     )
     assert inside.status_code == 200
+
+
+def test_approvers_answering_at_the_same_moment_lose_no_answer(fresh, api):
+    """Three approvers of QH-A complete their parallel tasks at once: every answer is kept
+    and the rules see all three amounts."""
+    no = api.submit(region="QH")
+    api.to_approval(no, lead="lead_qha", officer="officer_qha1")
+    answers = {"approver1": "100000", "approver2": "85000", "approver3": "70000"}
+    calls = []
+    for user, amount in answers.items():
+        task = api.task(user, no, "approve")
+        form = {"decision": "approve", "amount": amount, "term_months": 12, "comment": ""}
+        calls.append((f"/api/v1/tasks/{task['id']}/complete", api.headers(user), form))
+    start = threading.Barrier(len(calls))
+    statuses: list[int] = []
+
+    def complete(path: str, headers: dict[str, str], form: dict[str, object]) -> None:
+        client = fresh.test_client()
+        start.wait()
+        statuses.append(client.post(path, json=form, headers=headers).status_code)
+
+    threads = [threading.Thread(target=complete, args=call) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200, 200, 200]
+    decision = api.application("lead_qha", no)["decision"]
+    assert (decision["amount_strategy"], decision["final_amount"]) == ("median", "85000.00")

@@ -236,7 +236,7 @@ class SupervisorForm(Schema):
     comment = fields.String(load_default="", validate=validate.Length(max=2000))
 
 
-@form("supervisor_decide", _describe_supervisor, approval=True)
+@form("supervisor_decide", _describe_supervisor, approval=True, needs_data=True)
 def supervisor_decide(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """The supervisor enters the escalated value(s); the already decided one is kept."""
     clean = _load(SupervisorForm(), payload)

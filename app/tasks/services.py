@@ -220,8 +220,7 @@ def complete(task_id: int, who: Caller, payload: Any) -> HumanTask:
     if not isinstance(payload, dict):
         raise ApiError("bad_request", "form data must be a JSON object", 400)
     handler = registry.FORMS[task.task_key]
-    # Only the supervisor's form depends on the instance's data (what was escalated).
-    data = runtime.instance_data(task.instance_id) if task.task_key == "supervisor_decide" else {}
+    data = runtime.instance_data(task.instance_id) if handler.needs_data else {}
     data.setdefault("application_id", task.application_id)
     try:
         clean = handler.validate(payload, FormContext(task.task_key, data, who.id, task.team_id))

@@ -30,6 +30,7 @@ class FormHandler:
     describe: Callable[[dict[str, Any]], dict[str, Any]]
     approval: bool = False  # approval actions are refused outside the internal network (F21)
     after: Callable[[Any, dict[str, Any]], None] | None = None  # side effect on business rows
+    needs_data: bool = False  # validation depends on the instance's data (loaded only then)
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,12 @@ def form(
     *,
     approval: bool = False,
     after: Callable[[Any, dict[str, Any]], None] | None = None,
+    needs_data: bool = False,
 ):  # type: ignore[no-untyped-def]
     """Register the validator of `task_key`'s form (and what completing it changes)."""
 
     def decorate(fn: Callable[[dict[str, Any], FormContext], dict[str, Any]]):  # type: ignore[no-untyped-def]
-        FORMS[task_key] = FormHandler(fn, describe, approval, after)
+        FORMS[task_key] = FormHandler(fn, describe, approval, after, needs_data)
         return fn
 
     return decorate

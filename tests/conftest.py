@@ -200,6 +200,16 @@ class Api:
         return response.get_json()
 
 
+ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+ID_CHECK_CHARS = "10X98765432"
+
+
+def resident_id(first17: str) -> str:
+    """An 18-character resident ID: the ISO 7064 MOD 11-2 check character appended
+    (computed here, independently of the application's validator)."""
+    return first17 + ID_CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, ID_WEIGHTS, strict=True)) % 11]
+
+
 def application_body(region: str = "HK", **overrides: Any) -> dict[str, Any]:
     """A valid public application."""
     body = {

@@ -10,11 +10,9 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Application
 from app.models.base import utcnow
-from tests.conftest import application_body, clear_data, make_app
+from tests.conftest import ID_CHECK_CHARS, application_body, clear_data, make_app, resident_id
 
 URL = "/api/v1/public/applications"
-WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-CHECK_CHARS = "10X98765432"
 REQUIRED = (
     "name",
     "phone",
@@ -29,14 +27,9 @@ REQUIRED = (
 )
 
 
-def resident_id(first17: str) -> str:
-    """Append the ISO 7064 MOD 11-2 check character."""
-    return first17 + CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True)) % 11]
-
-
 def wrong_check_digit(first17: str) -> str:
     right = resident_id(first17)[-1]
-    return first17 + next(c for c in CHECK_CHARS if c != right)
+    return first17 + next(c for c in ID_CHECK_CHARS if c != right)
 
 
 def without(field: str) -> dict:

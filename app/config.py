@@ -60,7 +60,7 @@ def load_config(instance_path: Path, env: os._Environ[str] | dict[str, str] | No
         "YDX_TOKEN_TTL_SECONDS": int(env.get("YDX_TOKEN_TTL_SECONDS", str(12 * 3600))),
         "YDX_LOGIN_MAX_FAILURES": int(env.get("YDX_LOGIN_MAX_FAILURES", "5")),
         "YDX_LOGIN_WINDOW_SECONDS": int(env.get("YDX_LOGIN_WINDOW_SECONDS", "900")),
-        "YDX_PUBLIC_SUBMIT_LIMIT": int(env.get("YDX_PUBLIC_SUBMIT_LIMIT", "120")),
+        "YDX_PUBLIC_SUBMIT_LIMIT": int(env.get("YDX_PUBLIC_SUBMIT_LIMIT", "300")),
         "YDX_PUBLIC_SUBMIT_WINDOW_SECONDS": int(env.get("YDX_PUBLIC_SUBMIT_WINDOW_SECONDS", "60")),
         "YDX_PASSWORD_HASH_METHOD": env.get("YDX_PASSWORD_HASH_METHOD", "scrypt"),
         "YDX_CONSENT_TEXT_VERSION": env.get("YDX_CONSENT_TEXT_VERSION", "pipl-consent-2026-01"),

@@ -31,7 +31,7 @@ def record(
             action=action,
             actor_id=actor_id,
             object_type=object_type,
-            object_id=None if object_id is None else str(object_id),
+            object_id=None if object_id is None else str(object_id)[:64],
             ip=client_ip() if has_request_context() else None,
             before=before,
             after=after,

@@ -65,9 +65,7 @@ def error_response(status: int, code: str, message: str, fields: dict[str, Any] 
     if _wants_html():
         body = render_template("error.html", status=status, message=message), status
         return (*body, headers or {})
-    payload: dict[str, Any] = {"code": code, "message": message}
-    if fields:
-        payload["fields"] = fields
+    payload: dict[str, Any] = {"code": code, "message": message, "fields": fields or {}}
     return jsonify(error=payload), status, headers or {}
 
 

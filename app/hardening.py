@@ -25,14 +25,43 @@ class MalformedJSON(ValueError):
     """The body is not acceptable JSON."""
 
 
-def _contains_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(v) for v in value)
-    return False
+def bad_text(value: str) -> str | None:
+    """Why a string cannot be stored (NUL, lone surrogate), or None."""
+    if "\x00" in value:
+        return "NUL characters are not allowed"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "invalid Unicode (lone surrogate)"
+    return None
+
+
+def _first_bad_string(value: Any) -> str | None:
+    """Walk a parsed JSON value without recursion (depth is attacker-controlled)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            problem = bad_text(item)
+            if problem:
+                return problem
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise MalformedJSON(f"{text[:20]} is out of range")
+    return number
+
+
+def _refuse_constant(name: str) -> Any:
+    raise MalformedJSON(f"{name} is not a number JSON allows")
 
 
 def safe_loads(data: str | bytes) -> Any:
@@ -43,11 +72,14 @@ def safe_loads(data: str | bytes) -> Any:
         except UnicodeDecodeError as exc:
             raise MalformedJSON("body is not UTF-8") from exc
     try:
-        value = json.loads(data)
+        value = json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except MalformedJSON:
+        raise
     except (ValueError, RecursionError) as exc:
         raise MalformedJSON(str(exc)[:200]) from exc
-    if _contains_nul(value):
-        raise MalformedJSON("NUL characters are not allowed")
+    problem = _first_bad_string(value)
+    if problem:
+        raise MalformedJSON(problem)
     return value
 
 
@@ -85,8 +117,15 @@ def init_app(app: Flask) -> None:
     app.json = SafeJSONProvider(app)
 
     @app.before_request
-    def _refuse_nul() -> None:
-        if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
-            raise ApiError("bad_request", "NUL characters are not allowed", 400)
+    def _refuse_bad_text() -> None:
+        texts = [request.path]
+        for source in (request.args, request.form):
+            for key, value in source.items(multi=True):
+                texts.extend((key, value))
+        texts.extend(upload.filename or "" for upload in request.files.values())
+        for text in texts:
+            problem = bad_text(text)
+            if problem:
+                raise ApiError("bad_request", problem, 400)
         if request.content_length and request.content_length > MAX_JSON_BYTES and request.is_json:
             raise ApiError("too_large", "JSON body too large", 413)

@@ -41,6 +41,9 @@ class Application(Model):
     term_months: Mapped[int] = mapped_column(Integer)
     purpose: Mapped[str] = mapped_column(String(200))
     channel: Mapped[str] = mapped_column(String(16))
+    # The contact details as submitted: the public form never rewrites customer master data.
+    applicant_name: Mapped[str] = mapped_column(String(64))
+    applicant_phone: Mapped[str] = mapped_column(String(20))
     stage: Mapped[str] = mapped_column(String(24), default="pending_assignment", index=True)
     consent_text_version: Mapped[str] = mapped_column(String(64))
     consent_at: Mapped[datetime] = mapped_column(TZDateTime())

@@ -8,6 +8,7 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from app import audit
 from app.errors import ApiError, not_found
@@ -56,7 +57,42 @@ def _check_limits(product: LoanProduct, form: dict[str, Any]) -> None:
 
 
 def _new_number() -> str:
-    return f"YDX{utcnow():%Y%m%d}{secrets.randbelow(10**8):08d}"
+    return f"YDX{utcnow():%Y%m%d}{secrets.randbelow(10**10):010d}"
+
+
+def _customer(form: dict[str, Any], region: Region) -> Customer:
+    """The customer with this ID number, created on first application.
+
+    An existing customer's name and phone are never changed from the anonymous form (only
+    staff maintain customer data, F10). Two first submissions racing on the same new ID
+    number both end up on the one row: the loser's insert is undone in a savepoint and
+    the winner's row read back."""
+    id_number = form["id_number"].upper()
+    found = db.session.scalar(select(Customer).where(Customer.id_number == id_number))
+    if found is not None:
+        return found
+    customer = Customer(name=form["name"].strip(), phone=form["phone"], id_number=id_number, region_id=region.id)
+    try:
+        with db.session.begin_nested():
+            db.session.add(customer)
+    except IntegrityError:
+        found = db.session.scalar(select(Customer).where(Customer.id_number == id_number))
+        if found is None:
+            raise ApiError("conflict", _("请稍后重试"), 409) from None
+        return found
+    return customer
+
+
+def _insert_with_unique_number(application: Application) -> None:
+    """Insert the application, drawing a new number on the (rare) collision."""
+    for _attempt in range(5):
+        try:
+            with db.session.begin_nested():
+                db.session.add(application)
+            return
+        except IntegrityError:
+            application.application_no = _new_number()
+    raise ApiError("conflict", _("请稍后重试"), 409)
 
 
 def submit(form: dict[str, Any]) -> Application:
@@ -71,17 +107,13 @@ def submit(form: dict[str, Any]) -> Application:
         )
     product = _product(region, form.get("product_code"))
     _check_limits(product, form)
-    id_number = form["id_number"].upper()
-    customer = db.session.scalar(select(Customer).where(Customer.id_number == id_number))
-    if customer is None:
-        customer = Customer(name=form["name"].strip(), phone=form["phone"], id_number=id_number, region_id=region.id)
-        db.session.add(customer)
-    else:
-        customer.name, customer.phone = form["name"].strip(), form["phone"]
+    customer = _customer(form, region)
     now = utcnow()
     application = Application(
         application_no=_new_number(),
         customer=customer,
+        applicant_name=form["name"].strip(),
+        applicant_phone=form["phone"],
         region_id=region.id,
         team_id=team.id,
         product_id=product.id,
@@ -96,8 +128,7 @@ def submit(form: dict[str, Any]) -> Application:
         credit_auth_at=now,
         client_ip=client_ip(),
     )
-    db.session.add(application)
-    db.session.flush()
+    _insert_with_unique_number(application)
     context = {
         "application_id": application.id,
         "application_no": application.application_no,
@@ -138,9 +169,7 @@ def submit(form: dict[str, Any]) -> Application:
 def status(application_no: str, phone: str) -> Application:
     """The application if the phone matches its customer; 404 otherwise (no enumeration)."""
     application = db.session.scalar(
-        select(Application)
-        .join(Customer, Customer.id == Application.customer_id)
-        .where(Application.application_no == application_no, Customer.phone == phone)
+        select(Application).where(Application.application_no == application_no, Application.applicant_phone == phone)
     )
     if application is None:
         raise not_found("application")

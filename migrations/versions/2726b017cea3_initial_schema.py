@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 2fb85ca85f3a
+Revision ID: 2726b017cea3
 Revises: 
-Create Date: 2026-11-25 19:02:20.284047
+Create Date: 2026-11-25 19:38:18.909727
 
 """
 from alembic import op
@@ -14,7 +14,7 @@ import app.models.base
 
 
 # revision identifiers, used by Alembic.
-revision = '2fb85ca85f3a'
+revision = '2726b017cea3'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -157,6 +157,8 @@ def upgrade():
     sa.Column('term_months', sa.Integer(), nullable=False),
     sa.Column('purpose', sa.String(length=200), nullable=False),
     sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('applicant_name', sa.String(length=64), nullable=False),
+    sa.Column('applicant_phone', sa.String(length=20), nullable=False),
     sa.Column('stage', sa.String(length=24), nullable=False),
     sa.Column('consent_text_version', sa.String(length=64), nullable=False),
     sa.Column('consent_at', app.models.base.TZDateTime(timezone=True), nullable=False),

@@ -157,3 +157,21 @@ def scope_filter(
     if scope == "region" and region is not None and who.region_ids:
         clauses.append(region.in_(who.region_ids))
     return or_(*clauses) if clauses else false()
+
+
+def row_in_scope(
+    who: Caller,
+    scope: str | None,
+    *,
+    owner_id: int | None = None,
+    team_id: int | None = None,
+    region_id: int | None = None,
+) -> bool:
+    """The Python twin of `scope_filter`, for one row already loaded."""
+    if scope is None:
+        return False
+    if scope == "all" or (owner_id is not None and owner_id == who.id):
+        return True
+    if scope in ("team", "region") and team_id in who.team_ids:
+        return True
+    return scope == "region" and region_id in who.region_ids

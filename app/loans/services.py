@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, insert, select
 from werkzeug.datastructures import FileStorage
 
 from app import audit
-from app.auth.permissions import Caller, scope_filter
+from app.auth.permissions import Caller, row_in_scope, scope_filter
 from app.errors import ApiError, not_found
 from app.extensions import db
 from app.loans.schedule import annualized_rate, build_schedule
@@ -73,16 +73,13 @@ def _instance_id_of(application: Application) -> int | None:
 
 def in_scope(application: Application, who: Caller, action: str) -> bool:
     """Whether `application` lies within the caller's scope for `action`."""
-    scope = who.scope(action)
-    if scope is None:
-        return False
-    if scope == "all":
-        return True
-    if scope == "own":
-        return application.officer_id == who.id
-    if scope == "team":
-        return application.team_id in who.team_ids
-    return application.region_id in who.region_ids or application.team_id in who.team_ids
+    return row_in_scope(
+        who,
+        who.scope(action),
+        owner_id=application.officer_id,
+        team_id=application.team_id,
+        region_id=application.region_id,
+    )
 
 
 def may_see_decision(application: Application, who: Caller, mode: str) -> bool:

@@ -113,12 +113,36 @@ class LocalDateTime(fields.AwareDateTime):
         super().__init__(format="iso", default_timezone=BEIJING, **kwargs)
 
 
+def _hand_over_application(task: Any, target: Any) -> None:
+    """Reassigning the officer's visit or collection hands the whole application over:
+    the new officer owns it (data scope) and receives the following officer tasks."""
+    from sqlalchemy import update
+
+    from app.models import Application
+
+    officer = db.session.scalar(
+        select(User.id)
+        .join(user_roles, user_roles.c.user_id == User.id)
+        .where(User.id == target.id, User.active, User.team_id == task.team_id, user_roles.c.role_code == "officer")
+    )
+    if officer is None:
+        raise ValidationError({"user_id": ["不是本团队的客户经理 (not an officer of this team)"]})
+    db.session.execute(update(Application).where(Application.id == task.application_id).values(officer_id=target.id))
+    from app.workflow import runtime
+
+    runtime.set_task_data(task, "assign_officer", {"officer_id": target.id, "handed_over": True})
+
+
 class OnsiteVisitForm(Schema):
     visited_at = LocalDateTime(required=True)
     notes = fields.String(load_default="", validate=validate.Length(max=2000))
 
 
-@form("onsite_visit", _describe(("visited_at", "datetime", True, {}), ("notes", "string", False, {})))
+@form(
+    "onsite_visit",
+    _describe(("visited_at", "datetime", True, {}), ("notes", "string", False, {})),
+    on_assign=_hand_over_application,
+)
 def onsite_visit(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """Record the visit time (timezone required) and notes."""
     clean = _load(OnsiteVisitForm(), payload)
@@ -152,6 +176,7 @@ def _register_customer_information(task: Any, clean: dict[str, Any]) -> None:
         ("customer", "object", False, {}), ("attachments", "array<integer>", False, {}), ("notes", "string", False, {})
     ),
     after=_register_customer_information,
+    on_assign=_hand_over_application,
 )
 def collect_materials(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """Attachments must have been uploaded to this very application."""

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import audit
-from app.auth.permissions import Caller, scope_filter
+from app.auth.permissions import Caller, load_profile, row_in_scope, scope_filter
 from app.errors import ApiError, not_found
 from app.extensions import db
 from app.models import HumanTask, User
@@ -112,27 +112,23 @@ def _visible_row(task: HumanTask, who: Caller) -> bool:
     if _may_perform(task, who):
         return True
     view = who.scope("task.view")
-    return view is not None and _in_scope(who, view, task.team_id, task.region_id)
-
-
-def _in_scope(who: Caller, scope: str | None, team_id: int | None, region_id: int | None) -> bool:
-    """The Python twin of `scope_filter` for one already loaded row."""
-    if scope == "all":
-        return True
-    if scope in ("team", "region") and team_id in who.team_ids:
-        return True
-    return scope == "region" and region_id in who.region_ids
+    return view is not None and row_in_scope(who, view, team_id=task.team_id, region_id=task.region_id)
 
 
 def _may_perform(task: HumanTask, who: Caller) -> bool:
     """Assigned to me, or an unassigned candidate task for a role I hold in my scope."""
     if task.assignee_id is not None:
         return task.assignee_id == who.id
+    return _candidate_ok(who, task.candidate_role, task.team_id, task.region_id)
+
+
+def _candidate_ok(who: Caller, role: str | None, team_id: int | None, region_id: int | None) -> bool:
+    """Whether `who` may take a candidate task for `role` of that team/region."""
     scope = who.scope("task.work")
     return (
         scope not in (None, "own")
-        and task.candidate_role in who.roles
-        and _in_scope(who, scope, task.team_id, task.region_id)
+        and role in who.roles
+        and row_in_scope(who, scope, team_id=team_id, region_id=region_id)
     )
 
 
@@ -179,33 +175,62 @@ def unclaim(task_id: int, who: Caller) -> HumanTask:
     _require_open(task)
     if task.assignee_id != who.id or task.candidate_role is None:
         raise ApiError("forbidden", _("只能退回自己领取的候选任务"), 403)
-    task.assignee_id = None
-    task.claimed_at = None
+    _reassign(task, expected=who.id, values={"assignee_id": None, "claimed_at": None})
     audit.record("task.unclaim", who.id, "task", task.id)
     return task
 
 
+def _reassign(task: HumanTask, expected: int | None, values: dict[str, Any]) -> None:
+    """Change who holds an open task only if nobody changed it meanwhile (else 409)."""
+    holder = HumanTask.assignee_id.is_(None) if expected is None else HumanTask.assignee_id == expected
+    result = db.session.execute(
+        update(HumanTask)
+        .where(HumanTask.id == task.id, HumanTask.status == "open", holder)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise ApiError("conflict", _("任务已被他人处理"), 409)
+    _set_loaded(task, **values)
+
+
+def _target_of(task: HumanTask, user_id: int) -> Caller:
+    """The member a task is handed to, as a caller (their roles, teams and scopes)."""
+    target = db.session.get(User, user_id)
+    if target is None or not target.active:
+        raise ApiError("validation_error", _("只能分配给本团队成员"), 422, fields={"user_id": ["no such active user"]})
+    profile = load_profile(target.id, target.password_changed_at.timestamp())
+    return Caller(target.id, profile.roles, profile.team_ids, profile.region_ids)
+
+
 def assign(task_id: int, who: Caller, user_id: int) -> HumanTask:
-    """A team lead hands an open task of their team to one of its members."""
+    """A team lead hands an open task of their team to someone who may perform it.
+
+    A candidate task goes to anyone holding its candidate role within scope. A task whose
+    performer the process fixed (the assigned officer's visit and collection) is handed
+    over through its form's `on_assign`, which moves the application to the new officer.
+    Approval tasks of named approvers cannot be handed to anybody else."""
     task = get_visible(task_id, who)
     _require_open(task)
-    if not _in_scope(who, who.scope("task.assign"), task.team_id, task.region_id):
+    if not row_in_scope(who, who.scope("task.assign"), team_id=task.team_id, region_id=task.region_id):
         raise ApiError("forbidden", _("没有分配此任务的权限"), 403)
-    target = db.session.get(User, user_id)
-    if target is None or not target.active or (task.team_id is not None and target.team_id != task.team_id):
-        raise ApiError(
-            "validation_error", _("只能分配给本团队成员"), 422, fields={"user_id": ["not a member of the task's team"]}
-        )
-    if task.candidate_role and task.candidate_role not in target.role_codes:
-        raise ApiError(
-            "validation_error",
-            _("该成员没有此任务所需的角色"),
-            422,
-            fields={"user_id": [f"lacks role {task.candidate_role}"]},
-        )
+    _require_internal(task, who, "task.assign")
+    handler = registry.FORMS.get(task.task_key)
+    target = _target_of(task, user_id)
+    if task.candidate_role:
+        if not _candidate_ok(target, task.candidate_role, task.team_id, task.region_id):
+            raise ApiError(
+                "validation_error",
+                _("该成员没有此任务所需的角色"),
+                422,
+                fields={"user_id": [f"cannot perform a {task.candidate_role} task of this team"]},
+            )
+    elif handler is not None and handler.on_assign is not None:
+        handler.on_assign(task, target)
+    else:
+        raise ApiError("conflict", _("此任务的办理人由流程确定，不能改派"), 409)
     before = {"assignee_id": task.assignee_id}
-    task.assignee_id = user_id
-    task.claimed_at = utcnow()
+    _reassign(task, expected=task.assignee_id, values={"assignee_id": user_id, "claimed_at": utcnow()})
     audit.record("task.assign", who.id, "task", task.id, before=before, after={"assignee_id": user_id})
     return task
 

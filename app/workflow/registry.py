@@ -31,6 +31,7 @@ class FormHandler:
     approval: bool = False  # approval actions are refused outside the internal network (F21)
     after: Callable[[Any, dict[str, Any]], None] | None = None  # side effect on business rows
     needs_data: bool = False  # validation depends on the instance's data (loaded only then)
+    on_assign: Callable[[Any, Any], None] | None = None  # hands a process-assigned task over
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,12 @@ def form(
     approval: bool = False,
     after: Callable[[Any, dict[str, Any]], None] | None = None,
     needs_data: bool = False,
+    on_assign: Callable[[Any, Any], None] | None = None,
 ):  # type: ignore[no-untyped-def]
     """Register the validator of `task_key`'s form (and what completing it changes)."""
 
     def decorate(fn: Callable[[dict[str, Any], FormContext], dict[str, Any]]):  # type: ignore[no-untyped-def]
-        FORMS[task_key] = FormHandler(fn, describe, approval, after, needs_data)
+        FORMS[task_key] = FormHandler(fn, describe, approval, after, needs_data, on_assign)
         return fn
 
     return decorate

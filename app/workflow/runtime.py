@@ -356,6 +356,17 @@ def complete_user_task(task: HumanTask, actor_id: int, form: dict[str, Any]) -> 
     _persist(loaded, actor_id, completed=task.spiff_task_id)
 
 
+def set_task_data(task: HumanTask, key: str, value: Any) -> None:
+    """Change one variable of an open user task (under the instance lock), so what
+    follows it in the diagram sees the new value (e.g. a handed-over officer)."""
+    loaded = _lock(task.instance_id)
+    spiff_task = loaded.workflow.get_task_from_id(UUID(task.spiff_task_id))
+    if spiff_task is None or spiff_task.state != TaskState.READY:
+        raise ApiError("conflict", "task is no longer open", 409)
+    spiff_task.data[key] = value
+    _persist(loaded, None)
+
+
 def finish_service(instance_id: int, spiff_task_id: str, result: dict[str, Any]) -> None:
     """The worker's way back in: store a service task's result and advance."""
     loaded = _lock(instance_id)

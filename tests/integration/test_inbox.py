@@ -140,6 +140,29 @@ def test_lead_reassigns_a_visit_to_another_officer_of_the_team(api):
     assert keys_for(tasks(api, "officer_hka1", "mine"), no) == []
     done = api.post("officer_hka2", f"/api/v1/tasks/{visit['id']}/complete", json=VISIT)
     assert done.status_code == 200, done.get_json()
+    assert keys_for(tasks(api, "officer_hka2", "mine"), no) == ["collect_materials"]
+    assert api.get("officer_hka2", f"/api/v1/applications/{no}").status_code == 200
+    assert api.get("officer_hka1", f"/api/v1/applications/{no}").status_code == 404
+
+
+def test_a_named_approvers_task_cannot_be_handed_to_anyone_else(api):
+    no = api.submit(region="HK")
+    api.to_approval(no)
+    task = api.task("approver1", no, "approve")
+    for user in ("lead_hka", "officer_hka1", "approver2"):
+        response = api.post("lead_hka", f"/api/v1/tasks/{task['id']}/assign", json={"user_id": api.user_id(user)})
+        assert response.status_code == 409
+    assert api.task("approver1", no, "approve")["assignee_id"] == api.user_id("approver1")
+
+
+def test_a_supervisor_task_goes_only_to_a_supervisor(api, fresh):
+    no = api.submit(region="HK")
+    api.to_approval(no)
+    api.approve("approver1", no, "approve", "100000", 12)
+    api.approve("approver2", no, "reject", "100000", 12)
+    task = api.task("supervisor", no, "supervisor_decide", "candidate")
+    response = api.post("lead_hka", f"/api/v1/tasks/{task['id']}/assign", json={"user_id": api.user_id("lead_hka")})
+    assert response.status_code in (403, 422)
 
 
 def test_lead_cannot_assign_to_an_officer_of_another_team(api):

@@ -95,6 +95,17 @@ def register(app: Flask) -> None:
     outbox = AppGroup("outbox", help="Pending effects of service tasks.")
     app.cli.add_command(outbox)
 
+    @outbox.command("retry")
+    @click.argument("outbox_id", type=int)
+    def retry_command(outbox_id: int) -> None:
+        """Put a failed outbox row (an incident) back in the queue."""
+        from app.workflow import outbox as box
+
+        if not box.retry_failed(outbox_id):
+            raise click.ClickException(f"outbox row {outbox_id} is not a failed row")
+        db.session.commit()
+        click.echo(f"outbox row {outbox_id} queued again")
+
     @outbox.command("relay")
     def relay_command() -> None:
         """Run the periodic jobs once: relay due outbox rows, escalate overdue tasks."""

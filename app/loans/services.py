@@ -9,7 +9,7 @@ configured — never an invented report.
 from __future__ import annotations
 
 import hashlib
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,11 @@ from app.auth.permissions import Caller, row_in_scope, scope_filter
 from app.errors import ApiError, not_found
 from app.extensions import db
 from app.loans.schedule import annualized_rate, build_schedule
-from app.models import Application, Attachment, Customer, HumanTask, Installment, Loan, LoanProduct, ProcessInstance
+from app.models import Application, Attachment, HumanTask, Installment, Loan, LoanProduct, ProcessInstance
 from app.models.base import utcnow
 from app.workflow.registry import ServiceCall, service
 
+BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")  # loan dates are Beijing calendar days
 ALLOWED_TYPES = {"image/jpeg", "image/png", "image/webp", "image/heic", "application/pdf"}
 DECISION_ACTIONS = {"centralized": "decision.view_centralized", "committee": "decision.view_committee"}
 
@@ -147,12 +148,7 @@ def application_detail(application: Application, who: Caller) -> dict[str, Any]:
             {k: item.get(k) for k in ("approver_id", "decision", "amount", "term_months", "comment")}
             for item in visible_approvals(application, who, approvals)
         ],
-        "committee": {
-            "meeting": data.get("register_committee"),
-            "decision": data.get("record_committee_decision"),
-        }
-        if mode == "committee"
-        else None,
+        "committee": {"meeting": data.get("register_committee")} if mode == "committee" else None,
         "credit_report": data.get("credit_report"),
         "attachments": [
             {"id": a.id, "sha256": a.sha256, "content_type": a.content_type, "size": a.size, "filename": a.filename}
@@ -161,6 +157,8 @@ def application_detail(application: Application, who: Caller) -> dict[str, Any]:
         "loan_id": loan_id,
         "process_instance_id": instance_id,
     }
+    if mode == "committee" and may_see_decision(application, who, mode):
+        result["committee"]["decision"] = data.get("record_committee_decision")
     if decision and may_see_decision(application, who, mode or "centralized"):
         final_amount = decision.get("final_amount")
         result["decision"] = {
@@ -315,7 +313,7 @@ def start_disbursement(call: ServiceCall) -> dict[str, Any]:
         call.data["application_id"],
         Decimal(str(decision["final_amount"])),
         int(decision["final_term"]),
-        utcnow().date(),
+        datetime.now(BEIJING).date(),
     )
     return {"loan_id": loan.id, "core_system": "not_configured", "apr": str(loan.apr)}
 
@@ -334,8 +332,3 @@ def credit_lookup(call: ServiceCall) -> dict[str, Any]:
 def notify_rejection(call: ServiceCall) -> dict[str, Any]:
     """No SMS gateway is configured yet: record that the notice was not sent."""
     return {"status": "not_sent", "message": "未配置短信网关 (no SMS gateway configured)", "at": utcnow().isoformat()}
-
-
-def customer_of(application: Application) -> Customer:
-    """The application's customer."""
-    return application.customer

@@ -11,9 +11,11 @@ from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
 from SpiffWorkflow.spiff.parser.process import VALIDATOR
 from sqlalchemy import select
 
+from app.auth.permissions import Caller
 from app.errors import ApiError, not_found
 from app.extensions import db
-from app.models import HumanTask, ProcessDefinition, ProcessInstance, StageEntry
+from app.loans.services import in_scope
+from app.models import Application, HumanTask, ProcessDefinition, ProcessInstance, StageEntry
 from app.workflow import decisions, runtime, sandbox
 
 
@@ -83,11 +85,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def instance_view(instance_id: int) -> dict[str, Any]:
-    """State, version, current tasks and history of one instance."""
+def instance_view(instance_id: int, who: Caller) -> dict[str, Any]:
+    """State, version, current tasks and history of one instance within the caller's scope."""
     instance = db.session.get(ProcessInstance, instance_id)
     if instance is None:
         raise not_found("process instance")
+    if who.scope("process.view") != "all":
+        application = db.session.get(Application, instance.application_id) if instance.application_id else None
+        if application is None or not in_scope(application, who, "process.view"):
+            raise not_found("process instance")
     definition = db.session.get(ProcessDefinition, instance.definition_id)
     tasks = db.session.scalars(
         select(HumanTask).where(HumanTask.instance_id == instance.id).order_by(HumanTask.id)

@@ -216,10 +216,37 @@ _DECISION_FIELDS = (
 )
 
 
+def _within_product(clean: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
+    """An approved amount and term must lie within the application's product (F18)."""
+    from app.models import Application, LoanProduct
+
+    if clean.get("decision") != "approve":
+        return clean
+    product = db.session.scalar(
+        select(LoanProduct)
+        .join(Application, Application.product_id == LoanProduct.id)
+        .where(Application.id == ctx.data.get("application_id"))
+    )
+    problems: dict[str, list[str]] = {}
+    if product is not None and clean.get("amount") is not None:
+        if not product.min_amount <= Decimal(str(clean["amount"])) <= product.max_amount:
+            problems["amount"] = [
+                f"须在 {product.min_amount} 至 {product.max_amount} 元之间 (outside the product's range)"
+            ]
+    if product is not None and clean.get("term_months") is not None:
+        if not product.min_term <= int(clean["term_months"]) <= product.max_term:
+            problems["term_months"] = [
+                f"须在 {product.min_term} 至 {product.max_term} 个月之间 (outside the product's range)"
+            ]
+    if problems:
+        raise ValidationError(problems)
+    return clean
+
+
 @form("approve", _describe(*_DECISION_FIELDS), approval=True)
 def approve(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """One approver's independent answer; amount and term are required when approving."""
-    return _load(DecisionForm(), payload)
+    return _within_product(_load(DecisionForm(), payload), ctx)
 
 
 def _describe_supervisor(data: dict[str, Any]) -> dict[str, Any]:
@@ -273,7 +300,7 @@ def supervisor_decide(payload: dict[str, Any], ctx: FormContext) -> dict[str, An
         for name in ("amount", "term_months"):
             if name not in escalated:
                 clean[name] = _decided(ctx.data, name)
-    return clean
+    return _within_product(clean, ctx)
 
 
 class Member(fields.Field):
@@ -311,4 +338,4 @@ class CommitteeDecisionForm(DecisionForm):
 )
 def record_committee_decision(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """The committee's decision recorded online."""
-    return _load(CommitteeDecisionForm(), payload)
+    return _within_product(_load(CommitteeDecisionForm(), payload), ctx)

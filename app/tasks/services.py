@@ -244,7 +244,9 @@ def complete(task_id: int, who: Caller, payload: Any) -> HumanTask:
     _require_internal(task, who, "task.complete")
     if not isinstance(payload, dict):
         raise ApiError("bad_request", "form data must be a JSON object", 400)
-    handler = registry.FORMS[task.task_key]
+    handler = registry.FORMS.get(task.task_key)
+    if handler is None:
+        raise ApiError("conflict", f"no form is registered for task '{task.task_key}'", 409)
     data = runtime.instance_data(task.instance_id) if handler.needs_data else {}
     data.setdefault("application_id", task.application_id)
     try:

@@ -11,27 +11,26 @@ version they started on.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, UserTask
-from sqlalchemy import func, select
+from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask
+from sqlalchemy import func, select, text
 
 from app.errors import ApiError
 from app.extensions import db
 from app.models import ProcessDefinition, Role
 from app.workflow import registry, sandbox
 from app.workflow.decisions import SUPPORTED_HIT_POLICIES, entry_expression
+from app.workflow.runtime import parse_duration
 from app.workflow.specs import AsyncServiceTask, YdxParser, spec_to_json
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 _SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
 
 # (local tag, namespace, mode) of elements whose text is an expression or a script
 _BPMN_EXPRESSIONS = (
@@ -102,8 +101,13 @@ def _check_bpmn_expressions(errors: DeploymentErrors, upload: Upload, roles: set
         name, value = node.get("name"), node.get("value") or ""
         if name in _EXPRESSION_PROPERTIES:
             _check_expression(errors, upload, node, value, "eval")
-        elif name == "due" and not _DURATION.match(value):
-            errors.add(upload.name, f"element '{_element_id(node)}': due '{value}' is not an ISO-8601 duration")
+        elif name == "due" and parse_duration(value) is None:
+            errors.add(
+                upload.name,
+                f"element '{_element_id(node)}': due '{value}' is not a duration of weeks, days, hours, minutes or seconds",
+            )
+        elif name == "priority" and not (value.isdigit() and 0 <= int(value) <= 100):
+            errors.add(upload.name, f"element '{_element_id(node)}': priority '{value}' must be an integer 0..100")
         elif name == "candidate_role" and value not in roles:
             errors.add(upload.name, f"element '{_element_id(node)}': unknown candidate_role '{value}'")
 
@@ -113,7 +117,9 @@ def _check_dmn(errors: DeploymentErrors, upload: Upload) -> None:
     if len(decisions) != 1:
         errors.add(upload.name, f"a DMN file must hold exactly one decision, found {len(decisions)}")
         return
-    upload.keys = [decisions[0].get("id")]
+    upload.keys = [decisions[0].get("id") or ""]
+    if not upload.keys[0] or len(upload.keys[0]) > 64:
+        errors.add(upload.name, "the decision id must have 1 to 64 characters")
     for node in upload.root.iter(etree.Element):
         local = etree.QName(node).localname
         if local == "decisionTable":
@@ -137,6 +143,14 @@ def _read(uploads: list[Upload], errors: DeploymentErrors, roles: set[str]) -> N
         if not upload.kind:
             errors.add(upload.name, "only .bpmn and .dmn files can be deployed")
             continue
+        if len(upload.name) > 128:
+            errors.add(upload.name[:60] + "…", "file name longer than 128 characters")
+            continue
+        try:
+            upload.content.decode("utf-8")
+        except UnicodeDecodeError:
+            errors.add(upload.name, "process files must be UTF-8 encoded")
+            continue
         upload.checksum = hashlib.sha256(upload.content).hexdigest()
         try:
             upload.root = etree.fromstring(upload.content, _SAFE_XML)
@@ -154,6 +168,9 @@ def _read(uploads: list[Upload], errors: DeploymentErrors, roles: set[str]) -> N
             ]
             if not upload.keys:
                 errors.add(upload.name, "no executable process in the file")
+            for key in upload.keys:
+                if not key or len(key) > 64:
+                    errors.add(upload.name, f"process id '{(key or '')[:70]}' must have 1 to 64 characters")
             _check_bpmn_expressions(errors, upload, roles)
         else:
             _check_dmn(errors, upload)
@@ -188,7 +205,7 @@ def _called_decisions(root: Any) -> dict[str, str]:
 def _check_spec(errors: DeploymentErrors, file_name: str, spec: Any, subprocess_specs: dict[str, Any]) -> None:
     for container in (spec, *subprocess_specs.values()):
         for task_spec in container.task_specs.values():
-            if isinstance(task_spec, UserTask) and task_spec.bpmn_id not in registry.FORMS:
+            if getattr(task_spec, "manual", False) and task_spec.bpmn_id not in registry.FORMS:
                 errors.add(file_name, f"element '{task_spec.bpmn_id}': unknown task key (no form is registered for it)")
             if isinstance(task_spec, AsyncServiceTask) and task_spec.operation_name not in registry.SERVICES:
                 errors.add(
@@ -202,6 +219,8 @@ def deploy(files: list[tuple[str, bytes]], actor_id: int | None) -> list[Process
     errors = DeploymentErrors()
     if not files:
         raise ApiError("validation_error", "no file uploaded", 422, fields={"file": ["at least one file is required"]})
+    if db.engine.dialect.name == "postgresql":  # one deployment at a time: versions are max + 1
+        db.session.execute(text("SELECT pg_advisory_xact_lock(727001)"))
     uploads = [Upload(name, content) for name, content in files]
     roles = set(db.session.scalars(select(Role.code)))
     _read(uploads, errors, roles)
@@ -268,7 +287,7 @@ def deploy(files: list[tuple[str, bytes]], actor_id: int | None) -> list[Process
         prepared.append(
             {
                 "key": key,
-                "name": getattr(spec, "description", None) or spec.name or key,
+                "name": (getattr(spec, "description", None) or spec.name or key)[:128],
                 "file_name": name,
                 "source": content.decode(),
                 "checksum": checksum,
@@ -292,7 +311,7 @@ def deploy(files: list[tuple[str, bytes]], actor_id: int | None) -> list[Process
                 kind="decision",
                 key=key,
                 version=version,
-                name=name_node.get("name") or key,
+                name=(name_node.get("name") or key)[:128],
                 checksum=upload.checksum,
                 file_name=upload.name,
                 source=upload.content.decode(),

@@ -49,7 +49,7 @@ CONTEXT_KEY = "ydx_context"
 def parse_duration(text: str) -> timedelta | None:
     """ISO-8601 durations of weeks, days, hours, minutes, seconds (`P2D`, `PT4H`)."""
     match = _DURATION.match(text or "")
-    if not match:
+    if not match or text in ("P", "PT") or text.endswith("T"):
         return None
     weeks, days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
     return timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
@@ -114,13 +114,15 @@ def _project(
                 value = sandbox.evaluate(props["assignee"], task.data)
             except Exception as exc:
                 raise WorkflowFailure(task.task_spec.bpmn_id, f"assignee expression failed: {exc}") from exc
-            assignee = int(value) if value is not None else None
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise WorkflowFailure(task.task_spec.bpmn_id, f"assignee expression gave {value!r}, not a user id")
+            assignee = value
         due = parse_duration(props.get("due", ""))
         projection.new_tasks.append(
             {
                 "spiff_task_id": spiff_id,
                 "task_key": task.task_spec.bpmn_id,
-                "title": task.task_spec.bpmn_name or task.task_spec.bpmn_id,
+                "title": (task.task_spec.bpmn_name or task.task_spec.bpmn_id)[:128],
                 "process_key": definition.key,
                 "process_version": definition.version,
                 "application_id": context.get("application_id"),

@@ -22,7 +22,12 @@ def test_overdue_task_is_escalated_once_and_shown_first(fresh, api):
         assert run_periodic_jobs()["escalated"] == 0
         audits = db.session.scalars(select(AuditLog).where(AuditLog.action == "task.overdue")).all()
         assert [a.object_id for a in audits] == [str(late_task["id"])]
+        # Its escalated priority, not its due time, keeps it on top (pushed past the other's due).
+        db.session.execute(
+            update(HumanTask).where(HumanTask.id == late_task["id"]).values(due_at=utcnow() + timedelta(days=10))
+        )
+        db.session.commit()
     items = api.get("lead_hka", "/api/v1/tasks?scope=candidate").get_json()["items"]
     assert items[0]["application_no"] == late
-    assert items[0]["overdue"] is True and items[0]["escalated_at"] is not None
+    assert items[0]["escalated_at"] is not None
     assert {i["application_no"] for i in items} == {late, on_time}

@@ -106,3 +106,28 @@ def test_celery_worker_runs_service_tasks_from_the_outbox(fresh, redis_db):
     finally:
         worker.terminate()
         worker.wait(timeout=20)
+
+
+def test_the_periodic_relay_runs_an_effect_nobody_picked_up(fresh):
+    """A service task whose outbox row was never run (broker down, worker crashed) is run
+    by the periodic job once it is older than the relay's grace period."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.extensions import db
+    from app.models import Outbox
+    from app.models.base import utcnow
+    from app.scheduler import run_periodic_jobs
+
+    down = make_app(REDIS_URL="redis://127.0.0.1:6390/0")
+    api = Api(down.test_client())
+    no = api.submit()
+    api.to_approval(no)
+    with fresh.app_context():
+        assert run_periodic_jobs()["relayed"] == 0  # still within the grace period
+        db.session.execute(update(Outbox).values(available_at=utcnow() - timedelta(minutes=5)))
+        db.session.commit()
+        assert run_periodic_jobs()["relayed"] == 1
+        assert db.session.scalar(select(Outbox.status)) == "done"
+    assert api.task("approver1", no, "approve")["task_key"] == "approve"

@@ -199,17 +199,54 @@ def _round(number: Any, ndigits: Any = None) -> Any:
     return round(number, ndigits)
 
 
+def _estimated_size(value: Any) -> int:
+    """An upper bound of the characters/items a value expands to when printed or
+    concatenated (shared references count every time they appear)."""
+    total, stack, visited = 0, [value], 0
+    while stack:
+        item = stack.pop()
+        visited += 1
+        if visited > MAX_SEQUENCE_LENGTH:
+            return MAX_SEQUENCE_LENGTH + 1
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, (list, tuple, set)):
+            total += len(item)
+            stack.extend(item)
+        elif isinstance(item, dict):
+            total += len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        else:
+            total += 1
+        if total > MAX_SEQUENCE_LENGTH:
+            return total
+    return total
+
+
+def _str(value: Any = "") -> str:
+    if _estimated_size(value) > MAX_SEQUENCE_LENGTH:
+        raise _too_large("str")
+    return str(value)
+
+
+def _sum(values: Any, start: Any = 0) -> Any:
+    if isinstance(start, _SEQUENCES) and _estimated_size([start, *values]) > MAX_SEQUENCE_LENGTH:
+        raise _too_large("sum")
+    return sum(values, start)
+
+
 SAFE_FUNCTIONS: Final[Mapping[str, Callable[..., Any]]] = MappingProxyType(
     {
         "min": min,
         "max": max,
         "len": len,
-        "sum": sum,
+        "sum": _sum,
         "sorted": sorted,
         "abs": abs,
         "round": _round,
         "int": _int,
-        "str": str,
+        "str": _str,
         "bool": bool,
         "list": list,
         "any": any,

@@ -452,3 +452,20 @@ def test_workflow_gateway_escape_raises() -> None:
     cause = caught.value.__context__
     assert isinstance(cause, UnsafeExpression)
     assert cause.reason == "attribute '__class__' is not allowed"
+
+
+def test_printing_a_list_of_shared_huge_strings_is_refused() -> None:
+    names = {"s": "a" * 1_000_000}
+    with pytest.raises(UnsafeExpression, match="too large"):
+        evaluate("len(str([s] * 1000))", names)
+
+
+def test_summing_lists_into_a_huge_list_is_refused() -> None:
+    names = {"chunk": list(range(1000))}
+    with pytest.raises(UnsafeExpression, match="too large"):
+        evaluate("len(sum([chunk] * 2000, []))", names)
+
+
+def test_ordinary_str_and_sum_still_work() -> None:
+    assert evaluate("str(12) + '期'", {}) == "12期"
+    assert evaluate("sum([1, 2, 3])", {}) == 6

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request, send_file
+from flask import jsonify, request, send_file
 from marshmallow import fields
 from sqlalchemy import select
 
@@ -113,7 +113,8 @@ def get_loan(loan_id: int):  # type: ignore[no-untyped-def]
 @blp.route("/loans/<int(max=2147483647):loan_id>/schedule")
 @requires("loan.view")
 def get_schedule(loan_id: int):  # type: ignore[no-untyped-def]
-    """The installments, money as decimal strings."""
+    """The installments as a JSON array (api.md: `[{seq, due_date, ...}]`), money as
+    decimal strings. A schedule is one loan's fixed set of rows, not a paginated list."""
     loan = services.get_loan(loan_id, caller())
     items = [
         {
@@ -126,4 +127,4 @@ def get_schedule(loan_id: int):  # type: ignore[no-untyped-def]
         }
         for i in loan.installments
     ]
-    return {"items": items, "total": len(items)}
+    return jsonify(items)

@@ -77,7 +77,7 @@ def test_schedule_repays_exactly_the_principal(api):
     detail = disbursed(api)
     response = api.get("lead_hka", f"/api/v1/loans/{detail['loan_id']}/schedule")
     assert response.status_code == 200, response.get_json()
-    items = response.get_json()["items"]
+    items = response.get_json()
     assert [i["seq"] for i in items] == list(range(1, 16))
     for item in items:
         for name in ("principal", "interest", "payment", "balance"):
@@ -96,7 +96,7 @@ def test_interest_first_product_charges_a_fee_and_shows_a_higher_apr(api):
     assert loan["method"] == "interest_first"
     assert Decimal(loan["fee"]) == Decimal("1000.00")
     assert Decimal(loan["apr"]) > Decimal("14.4")
-    items = api.get("lead_hka", f"/api/v1/loans/{detail['loan_id']}/schedule").get_json()["items"]
+    items = api.get("lead_hka", f"/api/v1/loans/{detail['loan_id']}/schedule").get_json()
     assert [i["principal"] for i in items] == ["0.00"] * 11 + ["100000.00"]
     assert {i["interest"] for i in items} == {"1200.00"}
 

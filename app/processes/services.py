@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
-from lxml import etree
-from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
-from SpiffWorkflow.spiff.parser.process import VALIDATOR
 from sqlalchemy import select
 
 from app.auth.permissions import Caller
@@ -55,22 +51,15 @@ def get_version(kind: str, key: str, version: int | None = None) -> ProcessDefin
     return row
 
 
-@lru_cache(maxsize=64)
-def _table(definition_id: int, source: str):  # type: ignore[no-untyped-def]
-    parser = BpmnDmnParser(validator=VALIDATOR)
-    parser.add_dmn_xml(etree.fromstring(source.encode()), filename=str(definition_id))
-    dmn_parser = next(iter(parser.dmn_parsers.values()))
-    dmn_parser.parse()
-    return dmn_parser.decision.decisionTables[0]
-
-
 def evaluate(decision_id: str, inputs: Any, version: int | None) -> dict[str, Any]:
     """Evaluate a deployed decision table with the checks of `decisions.evaluate_table`."""
     if not isinstance(inputs, dict):
         raise ApiError("bad_request", "the body must be a JSON object of the decision's inputs", 400)
     row = get_version("decision", decision_id, version)
     try:
-        outputs = decisions.evaluate_table(decision_id, _table(row.id, row.source), decisions.coerce_inputs(inputs))
+        outputs = decisions.evaluate_table(
+            decision_id, decisions.deployed_table(row.id, row.source), decisions.coerce_inputs(inputs)
+        )
     except decisions.DecisionError as exc:
         raise ApiError("decision_error", str(exc), 422, fields={"inputs": [str(exc)]}) from exc
     except sandbox.UnsafeExpression as exc:

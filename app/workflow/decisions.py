@@ -12,9 +12,13 @@ from __future__ import annotations
 import ast
 import re
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
+from lxml import etree
+from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
 from SpiffWorkflow.dmn.specs.model import DecisionTable
+from SpiffWorkflow.spiff.parser.process import VALIDATOR
 
 from app.workflow import sandbox
 
@@ -151,3 +155,16 @@ class CheckedDecisionEngine:
 
     def result(self, task: Any) -> dict[str, Any]:
         return {self.decision_id: evaluate_table(self.decision_id, self.decision_table, task.data)}
+
+
+_SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+
+@lru_cache(maxsize=64)
+def deployed_table(definition_id: int, source: str) -> DecisionTable:
+    """The parsed table of a deployed decision version (versions never change: cached)."""
+    parser = BpmnDmnParser(validator=VALIDATOR)
+    parser.add_dmn_xml(etree.fromstring(source.encode(), _SAFE_XML), filename=str(definition_id))
+    dmn_parser = next(iter(parser.dmn_parsers.values()))
+    dmn_parser.parse()
+    return dmn_parser.decision.decisionTables[0]

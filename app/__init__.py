@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, redirect, request, session, url_for
+from flask_babel import gettext as _
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app import messages  # noqa: F401 - installs the Chinese validation messages
 from app.config import load_config
 from app.extensions import api, babel, configure_sqlite, db, login_manager, migrate
 
@@ -89,7 +91,7 @@ def register_auth(app: Flask) -> None:
     @login_manager.unauthorized_handler
     def _unauthorized():  # type: ignore[no-untyped-def]
         if request.path.startswith("/api/"):
-            raise ApiError("unauthorized", "login required", 401)
+            raise ApiError("unauthorized", _("请先登录"), 401)
         return redirect(url_for("web.login"))
 
     @app.before_request
@@ -104,7 +106,7 @@ def register_auth(app: Flask) -> None:
         sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
         expected = session.get("csrf_token", "")
         if not expected or not secrets.compare_digest(sent, expected):
-            raise ApiError("csrf_failed", "missing or wrong CSRF token", 403)
+            raise ApiError("csrf_failed", _("页面已过期，请刷新后重试"), 403)
 
     @app.before_request
     def _embedded_scheduler() -> None:

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -28,6 +29,17 @@ _CODES = {
     415: "unsupported_media_type",
     422: "validation_error",
     429: "too_many_requests",
+}
+
+
+_GENERIC = {
+    400: "请求格式错误",
+    401: "请先登录",
+    403: "没有权限执行此操作",
+    404: "资源不存在",
+    405: "不支持此请求方法",
+    413: "请求内容过大",
+    429: "请求过于频繁，请稍后再试",
 }
 
 
@@ -52,7 +64,7 @@ class ApiError(Exception):
 
 def not_found(what: str = "resource") -> ApiError:
     """The same 404 whether the object is missing or outside the caller's data scope."""
-    return ApiError("not_found", f"{what} not found", 404)
+    return ApiError("not_found", f"{_('资源不存在')} ({what})", 404)
 
 
 def _wants_html() -> bool:
@@ -93,7 +105,7 @@ def register_error_handlers(app: Flask) -> None:
     def _validation(err: ValidationError):  # type: ignore[no-untyped-def]
         db.session.rollback()
         fields = err.messages if isinstance(err.messages, dict) else {"_schema": err.messages}
-        return error_response(422, "validation_error", "invalid input", fields)
+        return error_response(422, "validation_error", _("输入数据无效"), fields)
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):  # type: ignore[no-untyped-def]
@@ -102,9 +114,10 @@ def register_error_handlers(app: Flask) -> None:
         fields = _flatten_webargs(data["messages"]) if "messages" in data else None
         if status == 422 and fields is None:
             fields = {}
-        message = "invalid input" if status == 422 else (err.description or err.name)
+        generic = _GENERIC.get(status)
+        message = _("输入数据无效") if status == 422 else (_(generic) if generic else err.description or err.name)
         if status == 400 and "messages" in data:
-            message = "malformed request body"
+            message = _("请求格式错误")
         return error_response(status, _CODES.get(status, "error"), message, fields)
 
     @app.errorhandler(Exception)

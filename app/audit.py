@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import has_request_context
+from sqlalchemy import insert
 
 from app.extensions import db
 from app.models import AuditLog
+from app.models.base import utcnow
 from app.requestctx import client_ip
 
 
@@ -25,9 +27,10 @@ def record(
     outcome: str = "ok",
     detail: str | None = None,
 ) -> None:
-    """Add an audit row to the current transaction."""
-    db.session.add(
-        AuditLog(
+    """Add an audit row to the current transaction (a plain INSERT: no unit of work)."""
+    db.session.execute(
+        insert(AuditLog).values(
+            at=utcnow(),
             action=action,
             actor_id=actor_id,
             object_type=object_type,

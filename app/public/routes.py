@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.dispatch import commit_and_dispatch
 from app.hardening import Blueprint
 from app.public import services
 from app.public.schemas import ApplicationForm, StatusArgs, StatusSchema, SubmittedSchema
@@ -18,8 +17,7 @@ blp = Blueprint("public", __name__, url_prefix="/api/v1/public", description="хо
 def submit(form: dict[str, Any]):  # type: ignore[no-untyped-def]
     """Submit a loan application; both consents must be `true`."""
     services.throttle("submit")
-    application = services.submit(form)
-    commit_and_dispatch()
+    application = services.submit_with_retry(form)
     return {"application_no": application.application_no, "status": application.stage}
 
 

@@ -60,43 +60,30 @@ def _new_number() -> str:
     return f"YDX{utcnow():%Y%m%d}{secrets.randbelow(10**10):010d}"
 
 
+class SubmitConflict(Exception):
+    """A unique key was taken meanwhile (a racing first submission of the same customer,
+    an application number drawn twice): the whole submission is simply run again."""
+
+
 def _customer(form: dict[str, Any], region: Region) -> Customer:
     """The customer with this ID number, created on first application.
 
     An existing customer's name and phone are never changed from the anonymous form (only
-    staff maintain customer data, F10). Two first submissions racing on the same new ID
-    number both end up on the one row: the loser's insert is undone in a savepoint and
-    the winner's row read back."""
+    staff maintain customer data, F10)."""
     id_number = form["id_number"].upper()
     found = db.session.scalar(select(Customer).where(Customer.id_number == id_number))
     if found is not None:
         return found
     customer = Customer(name=form["name"].strip(), phone=form["phone"], id_number=id_number, region_id=region.id)
-    try:
-        with db.session.begin_nested():
-            db.session.add(customer)
-    except IntegrityError:
-        found = db.session.scalar(select(Customer).where(Customer.id_number == id_number))
-        if found is None:
-            raise ApiError("conflict", _("请稍后重试"), 409) from None
-        return found
+    db.session.add(customer)
     return customer
 
 
-def _insert_with_unique_number(application: Application) -> None:
-    """Insert the application, drawing a new number on the (rare) collision."""
-    for _attempt in range(5):
-        try:
-            with db.session.begin_nested():
-                db.session.add(application)
-            return
-        except IntegrityError:
-            application.application_no = _new_number()
-    raise ApiError("conflict", _("请稍后重试"), 409)
-
-
 def submit(form: dict[str, Any]) -> Application:
-    """Store customer + application and start the lifecycle, all in one transaction."""
+    """Store customer + application and start the lifecycle, all in one transaction.
+
+    Raises `SubmitConflict` when a unique key was taken by a concurrent transaction; the
+    caller rolls back and runs the submission again (see `submit_with_retry`)."""
     region = db.session.scalar(select(Region).where(Region.code == form["region_code"]))
     if region is None:
         raise ApiError("validation_error", _("地区不存在"), 422, fields={"region_code": ["unknown region"]})
@@ -128,7 +115,11 @@ def submit(form: dict[str, Any]) -> Application:
         credit_auth_at=now,
         client_ip=client_ip(),
     )
-    _insert_with_unique_number(application)
+    db.session.add(application)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        raise SubmitConflict from exc
     context = {
         "application_id": application.id,
         "application_no": application.application_no,
@@ -174,3 +165,17 @@ def status(application_no: str, phone: str) -> Application:
     if application is None:
         raise not_found("application")
     return application
+
+
+def submit_with_retry(form: dict[str, Any], attempts: int = 3) -> Application:
+    """Submit and commit, running the whole submission again after a unique-key race."""
+    from app.dispatch import commit_and_dispatch
+
+    for _attempt in range(attempts):
+        try:
+            application = submit(form)
+            commit_and_dispatch()
+            return application
+        except SubmitConflict:
+            db.session.rollback()
+    raise ApiError("conflict", _("请稍后重试"), 409)

@@ -43,7 +43,7 @@ worker: $(VENV)/.installed
 	$(VENV)/bin/celery -A workers.worker worker --loglevel INFO
 
 beat: $(VENV)/.installed
-	$(VENV)/bin/celery -A workers.worker beat --loglevel INFO
+	mkdir -p instance && $(VENV)/bin/celery -A workers.worker beat --loglevel INFO --schedule instance/celerybeat-schedule
 
 migrate: $(VENV)/.installed
 	$(FLASK) db upgrade

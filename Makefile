@@ -33,6 +33,7 @@ test-sqlite: $(VENV)/.installed translations
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-postgres: $(VENV)/.installed translations
+	psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -q -c "DROP DATABASE IF EXISTS ydx_test WITH (FORCE)" -c "CREATE DATABASE ydx_test"
 	YDX_TEST_DATABASE_URL=$(TEST_PG) YDX_TEST_REDIS_URL=redis://127.0.0.1:6379/15 $(PY) -m pytest -q -p no:cacheprovider
 
 # Production mode: DATABASE_URL, REDIS_URL and SECRET_KEY come from the environment.

@@ -29,16 +29,16 @@ from app.requestctx import client_ip
 # harness) before every login from it is throttled; each user is still limited alone.
 IP_FAILURE_FACTOR = 20
 
-_dummy_hashes: dict[str, str] = {}
+_decoy_hashes: dict[str, str] = {}
 
 
-def _dummy_hash() -> str:
+def _decoy_hash() -> str:
     """A hash made with the configured KDF, checked when the username is unknown, so the
     time taken does not reveal which part of the credentials was wrong."""
     method = current_app.config["YDX_PASSWORD_HASH_METHOD"]
-    if method not in _dummy_hashes:
-        _dummy_hashes[method] = generate_password_hash(secrets.token_urlsafe(16), method=method)
-    return _dummy_hashes[method]
+    if method not in _decoy_hashes:
+        _decoy_hashes[method] = generate_password_hash(secrets.token_urlsafe(16), method=method)
+    return _decoy_hashes[method]
 
 
 def hash_password(password: str) -> str:
@@ -61,7 +61,7 @@ def authenticate(username: str, password: str) -> User:
         audit.record_refusal("auth.login", None, "user", username, "throttled")
         raise ApiError("too_many_requests", _("登录失败次数过多，请稍后再试"), 429, headers={"Retry-After": str(retry)})
     user = db.session.scalar(select(User).where(User.username == username))
-    valid = check_password_hash(user.password_hash if user else _dummy_hash(), password)
+    valid = check_password_hash(user.password_hash if user else _decoy_hash(), password)
     if not user or not valid or not user.active:
         store.incr(user_key, window)
         store.incr(ip_key, window)

@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_login import login_required, login_user, logout_user
 
 from app import audit
 from app.auth import services as auth
 from app.auth.permissions import caller
+from app.dispatch import commit_and_dispatch
 from app.errors import ApiError
 from app.extensions import db
 from app.loans import services as loans
 from app.tasks import services as tasks
 
 bp = Blueprint("web", __name__)
+
+STAGE_LABELS = {
+    "pending_assignment": "待分配",
+    "onsite_visit": "上门服务",
+    "collecting": "收集上传资料",
+    "approval": "审批",
+    "disbursement": "放款启动",
+    "rejected": "已拒绝",
+    "open": "办理中",
+    "completed": "已完成",
+    "cancelled": "已取消",
+}
+
+
+@bp.app_template_filter("label")
+def label(code: str | None) -> str:
+    """Chinese label of a stage or task status code (the code itself if unknown)."""
+    return STAGE_LABELS.get(code or "", code or "")
 
 
 @bp.route("/")
@@ -69,3 +91,71 @@ def applications():  # type: ignore[no-untyped-def]
         raise ApiError("forbidden", "没有权限", 403)
     rows, total = loans.list_applications(who, 1, 100, None)
     return render_template("applications.html", rows=rows, total=total, user=who.user)
+
+
+_LABELS = {
+    "officer_id": "客户经理（用户编号）",
+    "visited_at": "上门时间",
+    "notes": "备注",
+    "customer": "客户信息（JSON）",
+    "attachments": "附件编号（逗号分隔）",
+    "decision": "意见",
+    "amount": "金额（元）",
+    "term_months": "期限（月）",
+    "comment": "说明",
+    "meeting_at": "会议时间",
+    "members": "参会成员（逗号分隔）",
+    "minutes": "会议纪要",
+}
+
+
+def _form_payload(fields: list[dict[str, Any]]) -> dict[str, Any]:
+    """Turn the console's text inputs into the JSON the task form expects (the same
+    validation as the API then applies)."""
+    payload: dict[str, Any] = {}
+    for field in fields:
+        name, kind = field["name"], field["type"]
+        raw = (request.form.get(name) or "").strip()
+        if not raw:
+            continue
+        if kind == "integer" and raw.isdigit():
+            payload[name] = int(raw)
+        elif kind.startswith("array"):
+            items = [part.strip() for part in raw.replace("，", ",").split(",") if part.strip()]
+            payload[name] = [int(part) if kind == "array<integer>" and part.isdigit() else part for part in items]
+        elif kind == "object":
+            try:
+                payload[name] = json.loads(raw)
+            except ValueError:
+                payload[name] = raw
+        else:
+            payload[name] = raw
+    return payload
+
+
+@bp.route("/tasks/<int(max=2147483647):task_id>", methods=["GET", "POST"])
+@login_required
+def task(task_id: int):  # type: ignore[no-untyped-def]
+    """One task: what the performer needs, its form, and claim/complete buttons."""
+    who = caller()
+    found = tasks.get_visible(task_id, who)
+    errors: dict[str, Any] = {}
+    if request.method == "POST":
+        try:
+            if request.form.get("action") == "claim":
+                tasks.claim(task_id, who)
+            else:
+                detail = tasks.task_detail(found, who)
+                tasks.complete(task_id, who, _form_payload(detail["form"]["fields"]))
+            commit_and_dispatch()
+            return redirect(url_for("web.task", task_id=task_id))
+        except ApiError as exc:
+            db.session.rollback()
+            if exc.status not in (409, 422):
+                raise
+            errors = exc.fields or {"_": [exc.message]}
+            found = tasks.get_visible(task_id, who)
+    detail = tasks.task_detail(found, who)
+    return render_template(
+        "task.html", task=found, detail=detail, labels=_LABELS, errors=errors, user=who.user, values=request.form
+    ), (422 if errors else 200)

@@ -116,3 +116,20 @@ def test_logout_ends_the_console_session(client):
     token = csrf_token(client)
     assert client.post("/logout", data={"csrf_token": token}).status_code == 302
     assert client.get("/inbox").status_code == 302
+
+
+def test_a_lead_assigns_an_officer_from_the_console(fresh, api):
+    client = fresh.test_client()  # the browser; `api` is another client
+    no = api.submit()
+    page = client.get("/login")
+    token = page.get_data(as_text=True).split('name="csrf_token" value="')[1].split('"')[0]
+    client.post("/login", data={"username": "lead_hka", "password": "demo1234", "csrf_token": token})
+    task = api.task("lead_hka", no, "assign_officer", "candidate")
+    shown = client.get(f"/tasks/{task['id']}")
+    assert shown.status_code == 200 and "分配客户经理" in shown.get_data(as_text=True)
+    wrong = client.post(f"/tasks/{task['id']}", data={"csrf_token": token, "officer_id": "999"})
+    assert wrong.status_code == 422 and "客户经理" in wrong.get_data(as_text=True)
+    officer = str(api.user_id("officer_hka1"))
+    done = client.post(f"/tasks/{task['id']}", data={"csrf_token": token, "officer_id": officer})
+    assert done.status_code == 302
+    assert api.task("officer_hka1", no, "onsite_visit")["task_key"] == "onsite_visit"

@@ -101,8 +101,8 @@ def register_auth(app: Flask) -> None:
         tokens) need none."""
         if request.method not in UNSAFE_METHODS:
             return
-        if request.path.startswith("/api/") and "_user_id" not in session:
-            return
+        if request.path.startswith("/api/") and ("_user_id" not in session or request.endpoint == "auth.login"):
+            return  # bearer-token API (a JSON login cannot be forged cross-site without CORS)
         sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
         expected = session.get("csrf_token", "")
         if not expected or not secrets.compare_digest(sent, expected):

@@ -16,6 +16,8 @@ from app.models import AuditLog
 from app.models.base import utcnow
 from app.requestctx import client_ip
 
+_INSERT = insert(AuditLog.__table__)
+
 
 def record(
     action: str,
@@ -29,18 +31,21 @@ def record(
 ) -> None:
     """Add an audit row to the current transaction (a plain INSERT: no unit of work)."""
     db.session.execute(
-        insert(AuditLog).values(
-            at=utcnow(),
-            action=action,
-            actor_id=actor_id,
-            object_type=object_type,
-            object_id=None if object_id is None else str(object_id)[:64],
-            ip=client_ip() if has_request_context() else None,
-            before=before,
-            after=after,
-            outcome=outcome,
-            detail=detail,
-        )
+        _INSERT,
+        [
+            {
+                "at": utcnow(),
+                "action": action,
+                "actor_id": actor_id,
+                "object_type": object_type,
+                "object_id": None if object_id is None else str(object_id)[:64],
+                "ip": client_ip() if has_request_context() else None,
+                "before": before,
+                "after": after,
+                "outcome": outcome,
+                "detail": detail,
+            }
+        ],
     )
 
 

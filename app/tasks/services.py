@@ -11,7 +11,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from marshmallow import ValidationError
-from sqlalchemy import ColumnElement, and_, false, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, false, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import audit
@@ -260,12 +260,7 @@ def complete(task_id: int, who: Caller, payload: Any) -> HumanTask:
         "assignee_id": who.id,
         "form_data": jsonable(clean),
     }
-    result = db.session.execute(
-        update(HumanTask)
-        .where(HumanTask.id == task.id, HumanTask.status == "open")
-        .values(**done)
-        .execution_options(synchronize_session=False)
-    )
+    result = db.session.execute(_CLOSE_TASK, {"task_id_": task.id, **{f"{k}_": v for k, v in done.items()}})
     if result.rowcount != 1:
         raise ApiError("conflict", _("任务已结束"), 409)
     _set_loaded(task, **done)
@@ -275,6 +270,21 @@ def complete(task_id: int, who: Caller, payload: Any) -> HumanTask:
         handler.after(task, clean)
     audit.record("task.complete", who.id, "task", task.id, after={"task_key": task.task_key, **done["form_data"]})
     return task
+
+
+_TASKS = HumanTask.__table__
+# Closing an open task: built once, bound per call (exactly one concurrent caller matches).
+_CLOSE_TASK = (
+    update(_TASKS)
+    .where(_TASKS.c.id == bindparam("task_id_"), _TASKS.c.status == "open")
+    .values(
+        status=bindparam("status_"),
+        completed_at=bindparam("completed_at_"),
+        completed_by_id=bindparam("completed_by_id_"),
+        assignee_id=bindparam("assignee_id_"),
+        form_data=bindparam("form_data_", type_=_TASKS.c.form_data.type),
+    )
+)
 
 
 def _set_loaded(task: HumanTask, **values: Any) -> None:

@@ -12,7 +12,7 @@ import logging
 from datetime import timedelta
 
 from flask import g
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from app.extensions import db
 from app.models import Outbox
@@ -25,12 +25,23 @@ MAX_ATTEMPTS = 5
 STALE_AFTER = timedelta(seconds=30)
 
 
+_ROWS = Outbox.__table__
+_CLAIM = (
+    select(_ROWS)
+    .where(_ROWS.c.id == bindparam("outbox_id_"), _ROWS.c.status == "pending")
+    .with_for_update(skip_locked=True)
+)
+_DONE = (
+    update(_ROWS)
+    .where(_ROWS.c.id == bindparam("outbox_id_"))
+    .values(status="done", attempts=_ROWS.c.attempts + 1, processed_at=bindparam("now_"))
+)
+
+
 def run_one(outbox_id: int) -> list[int]:
     """Process one row and commit; returns the outbox ids its advance created."""
     g.pop("ydx_outbox", None)
-    row = db.session.scalar(
-        select(Outbox).where(Outbox.id == outbox_id, Outbox.status == "pending").with_for_update(skip_locked=True)
-    )
+    row = db.session.execute(_CLAIM, {"outbox_id_": outbox_id}).first()
     if row is None or row.available_at > utcnow():
         db.session.rollback()
         return []
@@ -45,9 +56,7 @@ def run_one(outbox_id: int) -> list[int]:
         handler = registry.SERVICES[row.operation]
         result = handler(call)
         runtime.finish_service(row.instance_id, row.spiff_task_id, result)
-        row.status = "done"
-        row.attempts += 1
-        row.processed_at = utcnow()
+        db.session.execute(_DONE, {"outbox_id_": row.id, "now_": utcnow()})
         db.session.commit()
     except Exception as exc:
         db.session.rollback()

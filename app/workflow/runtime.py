@@ -20,7 +20,7 @@ from flask import g, has_app_context
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from app.errors import ApiError
 from app.extensions import db
@@ -168,9 +168,41 @@ def _project(
     return projection
 
 
+# Hot statements are built once against the tables (plain Core: no ORM bulk path, no
+# per-call statement construction); each advance only binds values.
+_INSTANCES = ProcessInstance.__table__
+_INSERT_TASKS = insert(HumanTask.__table__)
+_INSERT_STAGE = insert(StageEntry.__table__)
+_SET_STAGE = (
+    update(Application.__table__)
+    .where(Application.__table__.c.id == bindparam("application_id_"))
+    .values(stage=bindparam("stage_"), updated_at=bindparam("now_"))
+)
+_LOCK_HEADER = (
+    select(_INSTANCES.c.version, _INSTANCES.c.definition_id, _INSTANCES.c.serializer_version)
+    .where(_INSTANCES.c.id == bindparam("instance_id_"))
+    .with_for_update()
+)
+_READ_HEADER = select(_INSTANCES.c.version, _INSTANCES.c.definition_id).where(
+    _INSTANCES.c.id == bindparam("instance_id_")
+)
+_READ_STATE = select(_INSTANCES.c.state).where(_INSTANCES.c.id == bindparam("instance_id_"))
+_SAVE_STATE = (
+    update(_INSTANCES)
+    .where(_INSTANCES.c.id == bindparam("instance_id_"), _INSTANCES.c.version == bindparam("expected_"))
+    .values(
+        state=bindparam("state_"),
+        version=_INSTANCES.c.version + 1,
+        status=bindparam("status_"),
+        updated_at=bindparam("now_"),
+        completed_at=bindparam("completed_"),
+    )
+)
+
+
 def _write(instance_id: int, projection: Projection, workflow: Any, actor_id: int | None, now: datetime) -> None:
     if projection.new_tasks:
-        db.session.execute(insert(HumanTask), [dict(row, instance_id=instance_id) for row in projection.new_tasks])
+        db.session.execute(_INSERT_TASKS, [dict(row, instance_id=instance_id) for row in projection.new_tasks])
     if projection.cancelled:
         db.session.execute(
             update(HumanTask)
@@ -185,11 +217,10 @@ def _write(instance_id: int, projection: Projection, workflow: Any, actor_id: in
             g.setdefault("ydx_outbox", []).extend(ids)
     application_id = workflow.data.get(CONTEXT_KEY, {}).get("application_id")
     if projection.stage and application_id:
+        db.session.execute(_SET_STAGE, {"application_id_": application_id, "stage_": projection.stage, "now_": now})
         db.session.execute(
-            update(Application).where(Application.id == application_id).values(stage=projection.stage, updated_at=now)
-        )
-        db.session.execute(
-            insert(StageEntry).values(application_id=application_id, stage=projection.stage, actor_id=actor_id, at=now)
+            _INSERT_STAGE,
+            [{"application_id": application_id, "stage": projection.stage, "actor_id": actor_id, "at": now}],
         )
 
 
@@ -296,18 +327,14 @@ class Loaded:
 def _lock(instance_id: int) -> Loaded:
     """Lock the instance row and get its workflow: from the live cache when the cached
     version is the committed one, else rebuilt from the stored state."""
-    header = db.session.execute(
-        select(ProcessInstance.version, ProcessInstance.definition_id, ProcessInstance.serializer_version)
-        .where(ProcessInstance.id == instance_id)
-        .with_for_update()
-    ).first()
+    header = db.session.execute(_LOCK_HEADER, {"instance_id_": instance_id}).first()
     if header is None:
         raise ApiError("not_found", "process instance not found", 404)
     if header.serializer_version != SERIALIZER_VERSION:
         raise ApiError("unsupported_state", f"instance state format {header.serializer_version} is not supported", 409)
     workflow = live.take(instance_id, header.version)
     if workflow is None:
-        state = db.session.scalar(select(ProcessInstance.state).where(ProcessInstance.id == instance_id))
+        state = db.session.scalar(_READ_STATE, {"instance_id_": instance_id})
         workflow = load_state(_process(header.definition_id), state)
     return Loaded(instance_id, header.version, _definition(header.definition_id), workflow)
 
@@ -318,16 +345,15 @@ def _persist(loaded: Loaded, actor_id: int | None, completed: str | None = None)
     projection = _project(loaded.workflow, loaded.definition, now, completed)
     done = loaded.workflow.completed
     result = db.session.execute(
-        update(ProcessInstance)
-        .where(ProcessInstance.id == loaded.instance_id, ProcessInstance.version == loaded.version)
-        .values(
-            state=dump_state(loaded.workflow),
-            version=ProcessInstance.version + 1,
-            status="completed" if done else "running",
-            updated_at=now,
-            completed_at=now if done else None,
-        )
-        .execution_options(synchronize_session=False)
+        _SAVE_STATE,
+        {
+            "instance_id_": loaded.instance_id,
+            "expected_": loaded.version,
+            "state_": dump_state(loaded.workflow),
+            "status_": "completed" if done else "running",
+            "now_": now,
+            "completed_": now if done else None,
+        },
     )
     if result.rowcount != 1:
         raise ApiError("stale_version", "the process instance was changed by someone else; reload and retry", 409)
@@ -394,15 +420,13 @@ def _newest_data(workflow: Any) -> dict[str, Any]:
 
 def instance_data(instance_id: int) -> dict[str, Any]:
     """The newest task data of an instance (read-only; for detail views and handlers)."""
-    header = db.session.execute(
-        select(ProcessInstance.version, ProcessInstance.definition_id).where(ProcessInstance.id == instance_id)
-    ).first()
+    header = db.session.execute(_READ_HEADER, {"instance_id_": instance_id}).first()
     if header is None:
         return {}
     cached = live.read(instance_id, header.version, _newest_data)
     if cached is not None:
         return cached
-    state = db.session.scalar(select(ProcessInstance.state).where(ProcessInstance.id == instance_id))
+    state = db.session.scalar(_READ_STATE, {"instance_id_": instance_id})
     return _newest_data(load_state(_process(header.definition_id), state))
 
 

@@ -101,7 +101,12 @@ def _project(
     projection = Projection()
     context = workflow.data.get(CONTEXT_KEY, {})
     known_open = set(workflow.data.get(OPEN_KEY, [])) - {completed}
-    ready = workflow.get_tasks(state=TaskState.READY, manual=True)
+    ready, started = [], []
+    for task in workflow.get_tasks(state=TaskState.READY | TaskState.STARTED):  # one walk of the tree
+        if task.state == TaskState.READY and task.task_spec.manual:
+            ready.append(task)
+        elif task.state == TaskState.STARTED and isinstance(task.task_spec, AsyncServiceTask):
+            started.append(task)
     ready_ids = {str(task.id) for task in ready}
     for task in ready:
         spiff_id = str(task.id)
@@ -139,8 +144,8 @@ def _project(
         )
         projection.stage = props.get("stage") or projection.stage
     projection.cancelled = sorted(known_open - ready_ids)
-    for task in workflow.get_tasks(state=TaskState.STARTED):
-        if not isinstance(task.task_spec, AsyncServiceTask) or task.internal_data.get("outbox"):
+    for task in started:
+        if task.internal_data.get("outbox"):
             continue
         task.internal_data["outbox"] = True
         projection.outbox.append(

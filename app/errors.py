@@ -12,6 +12,7 @@ from typing import Any
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
 from marshmallow import ValidationError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
@@ -119,6 +120,13 @@ def register_error_handlers(app: Flask) -> None:
         if status == 400 and "messages" in data:
             message = _("请求格式错误")
         return error_response(status, _CODES.get(status, "error"), message, fields)
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(err: OperationalError):  # type: ignore[no-untyped-def]
+        """The database is unreachable or refused the connection: a temporary 503, not a bug."""
+        db.session.rollback()
+        log.error("database unavailable on %s %s: %s", request.method, request.path, err.orig)
+        return error_response(503, "unavailable", _("服务暂时不可用，请稍后重试"), None, {"Retry-After": "5"})
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):  # type: ignore[no-untyped-def]

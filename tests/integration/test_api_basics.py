@@ -300,3 +300,16 @@ def test_a_decision_file_with_an_xml_comment_deploys(api):
         content_type="multipart/form-data",
     )
     assert response.status_code == 201, response.get_data(as_text=True)[:300]
+
+
+def test_an_unreachable_database_is_a_503_with_retry_after(fresh):
+    from tests.conftest import make_app
+
+    down = make_app(
+        SQLALCHEMY_DATABASE_URI="postgresql+psycopg://postgres@127.0.0.1:5499/none",
+        SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"connect_timeout": 2}},
+    ).test_client()
+    response = down.post("/api/v1/auth/login", json={"username": "gm", "password": "demo1234"})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.get_json()["error"]["code"] == "unavailable"

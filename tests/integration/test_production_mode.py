@@ -62,8 +62,13 @@ def test_broker_outage_loses_no_work_and_the_relay_finishes_it(fresh):
 
 @pytest.mark.skipif(not database_url().startswith("postgresql"), reason="the worker run needs the PostgreSQL run")
 def test_celery_worker_runs_service_tasks_from_the_outbox(fresh, redis_db):
+    """The credit lookup is queued while no worker runs; a worker started afterwards
+    picks the message up from Redis, and later service tasks flow through it too."""
     web = make_app(REDIS_URL=REDIS_URL)
     api = Api(web.test_client())
+    no = api.submit()
+    api.to_approval(no)
+    assert api.get("approver1", f"/api/v1/tasks?scope=mine&application_no={no}").get_json()["items"] == []
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
@@ -86,8 +91,6 @@ def test_celery_worker_runs_service_tasks_from_the_outbox(fresh, redis_db):
         env=env,
     )
     try:
-        no = api.submit()
-        api.to_approval(no)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             items = api.get("approver1", f"/api/v1/tasks?scope=mine&application_no={no}").get_json()["items"]

@@ -40,6 +40,9 @@ _BPMN_EXPRESSIONS = (
     ("timeDuration", BPMN_NS, "eval"),
     ("timeDate", BPMN_NS, "eval"),
     ("timeCycle", BPMN_NS, "eval"),
+    ("condition", BPMN_NS, "eval"),  # conditional events
+    ("formalExpression", BPMN_NS, "eval"),  # correlation properties
+    ("messagePayload", SPIFF_NS, "eval"),
     ("script", BPMN_NS, "exec"),
     ("preScript", SPIFF_NS, "exec"),
     ("postScript", SPIFF_NS, "exec"),

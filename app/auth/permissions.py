@@ -137,6 +137,14 @@ def requires(action: str) -> Callable[[F], F]:
     return decorate
 
 
+def one_of(column: Any, values: frozenset[Any] | set[Any]) -> ColumnElement[bool]:
+    """`column IN (...)`, or plain equality for one value: most callers have one team and
+    one role, and an expanding IN is re-rendered on every execution."""
+    if len(values) == 1:
+        return column == next(iter(values))
+    return column.in_(values)
+
+
 def scope_filter(
     who: Caller,
     scope: str | None,
@@ -153,9 +161,9 @@ def scope_filter(
     if own is not None:
         clauses.append(own == who.id)
     if scope in ("team", "region") and team is not None and who.team_ids:
-        clauses.append(team.in_(who.team_ids))
+        clauses.append(one_of(team, who.team_ids))
     if scope == "region" and region is not None and who.region_ids:
-        clauses.append(region.in_(who.region_ids))
+        clauses.append(one_of(region, who.region_ids))
     return or_(*clauses) if clauses else false()
 
 

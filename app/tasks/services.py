@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, false, or_, select, updat
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import audit
-from app.auth.permissions import Caller, load_profile, row_in_scope, scope_filter
+from app.auth.permissions import Caller, load_profile, one_of, row_in_scope, scope_filter
 from app.errors import ApiError, not_found
 from app.extensions import db
 from app.models import HumanTask, User
@@ -31,7 +31,7 @@ def _candidate(who: Caller) -> ColumnElement[bool]:
         return false()
     return and_(
         HumanTask.assignee_id.is_(None),
-        HumanTask.candidate_role.in_(who.roles),
+        one_of(HumanTask.candidate_role, who.roles),
         scope_filter(who, scope, team=HumanTask.team_id, region=HumanTask.region_id),
     )
 

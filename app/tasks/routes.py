@@ -76,7 +76,23 @@ def assign(args: dict[str, Any], task_id: int):  # type: ignore[no-untyped-def]
     return task
 
 
+_FORM_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "description": "The task's form data; its fields per task_key are in GET /tasks/{id} → form "
+                "(e.g. approve: {decision, amount, term_months, comment}).",
+                "additionalProperties": True,
+            }
+        }
+    },
+}
+
+
 @blp.route("/<int(max=2147483647):task_id>/complete", methods=["POST"])
+@blp.doc(requestBody=_FORM_BODY)
 @blp.response(200, TaskSchema)
 @requires("task.inbox")
 def complete(task_id: int):  # type: ignore[no-untyped-def]

@@ -58,6 +58,16 @@ def get_application(application_no: str):  # type: ignore[no-untyped-def]
 
 
 @blp.route("/applications/<application_no>/attachments", methods=["POST"])
+@blp.doc(
+    requestBody={
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+            }
+        },
+    }
+)
 @requires("application.upload")
 def upload_attachment(application_no: str):  # type: ignore[no-untyped-def]
     """Multipart upload (field `file`): photo or document, type checked from the content."""

@@ -29,6 +29,19 @@ def list_processes():  # type: ignore[no-untyped-def]
 
 
 @blp.route("/processes/deployments", methods=["POST"])
+@blp.doc(
+    requestBody={
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+                }
+            }
+        },
+    }
+)
 @requires("process.deploy")
 def create_deployment():  # type: ignore[no-untyped-def]
     """Deploy `.bpmn`/`.dmn` files (multipart `file` fields); 422 names what is wrong."""
@@ -65,6 +78,17 @@ def instance(instance_id: int):  # type: ignore[no-untyped-def]
 
 
 @blp.route("/decisions/<decision_id>/evaluate", methods=["POST"])
+@blp.doc(
+    requestBody={
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "additionalProperties": True},
+                "example": {"amounts": ["100000", "80000"]},
+            }
+        },
+    }
+)
 @blp.arguments(VersionArgs, location="query")
 @requires("decision.evaluate")
 def evaluate(args: dict, decision_id: str):  # type: ignore[no-untyped-def]

@@ -8,13 +8,3 @@ from marshmallow import Schema, fields, validate
 class PageArgs(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
-
-
-class ErrorBody(Schema):
-    code = fields.String()
-    message = fields.String()
-    fields = fields.Dict()
-
-
-class ErrorSchema(Schema):
-    error = fields.Nested(ErrorBody)

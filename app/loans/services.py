@@ -114,7 +114,7 @@ def _answers(application: Application) -> list[dict[str, Any]]:
 def application_detail(application: Application, who: Caller) -> dict[str, Any]:
     """Stage, history, approvals, credit report, decision (when allowed) and loan id."""
     from app.customers.services import customer_view
-    from app.tasks.services import jsonable
+    from app.schemas import jsonable
     from app.workflow import runtime
 
     instance_id = _instance_id_of(application)

@@ -94,6 +94,6 @@ def instance(instance_id: int):  # type: ignore[no-untyped-def]
 def evaluate(args: dict, decision_id: str):  # type: ignore[no-untyped-def]
     """Evaluate the newest (or `?version=`) deployed table with the given inputs."""
     payload = request.get_json(silent=False)
-    from app.tasks.services import jsonable
+    from app.schemas import jsonable
 
     return jsonable(services.evaluate(decision_id, payload, args["version"]))

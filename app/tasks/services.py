@@ -21,6 +21,7 @@ from app.extensions import db
 from app.models import HumanTask, User
 from app.models.base import utcnow
 from app.requestctx import is_internal_client
+from app.schemas import jsonable
 from app.workflow import registry, runtime
 from app.workflow.registry import FormContext
 
@@ -287,19 +288,6 @@ def _set_loaded(task: HumanTask, **values: Any) -> None:
     """Mirror a conditional UPDATE on the loaded object without another round trip."""
     for name, value in values.items():
         set_committed_value(task, name, value)
-
-
-def jsonable(value: Any) -> Any:
-    """Decimal → string, recursively (for JSON columns and responses)."""
-    from decimal import Decimal
-
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
 
 
 def task_detail(task: HumanTask, who: Caller) -> dict[str, Any]:

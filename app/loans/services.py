@@ -26,6 +26,7 @@ from app.extensions import db
 from app.loans.schedule import annualized_rate, build_schedule
 from app.models import Application, Attachment, HumanTask, Installment, Loan, LoanProduct, ProcessInstance
 from app.models.base import utcnow
+from app.schemas import jsonable
 from app.workflow.registry import ServiceCall, service
 
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")  # loan dates are Beijing calendar days
@@ -114,7 +115,6 @@ def _answers(application: Application) -> list[dict[str, Any]]:
 def application_detail(application: Application, who: Caller) -> dict[str, Any]:
     """Stage, history, approvals, credit report, decision (when allowed) and loan id."""
     from app.customers.services import customer_view
-    from app.schemas import jsonable
     from app.workflow import runtime
 
     instance_id = _instance_id_of(application)

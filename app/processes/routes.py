@@ -11,6 +11,7 @@ from app.errors import ApiError
 from app.extensions import db
 from app.hardening import Blueprint
 from app.processes import services
+from app.schemas import jsonable
 from app.workflow.deploy import deploy
 
 blp = Blueprint("processes", __name__, url_prefix="/api/v1", description="流程与决策 Processes and decisions")
@@ -94,6 +95,4 @@ def instance(instance_id: int):  # type: ignore[no-untyped-def]
 def evaluate(args: dict, decision_id: str):  # type: ignore[no-untyped-def]
     """Evaluate the newest (or `?version=`) deployed table with the given inputs."""
     payload = request.get_json(silent=False)
-    from app.schemas import jsonable
-
     return jsonable(services.evaluate(decision_id, payload, args["version"]))

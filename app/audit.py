@@ -12,11 +12,12 @@ from flask import has_request_context
 from sqlalchemy import insert
 
 from app.extensions import db
+from app.fastsql import Hot
 from app.models import AuditLog
 from app.models.base import utcnow
 from app.requestctx import client_ip
 
-_INSERT = insert(AuditLog.__table__)
+_INSERT = Hot(insert(AuditLog.__table__))
 
 
 def record(
@@ -30,8 +31,7 @@ def record(
     detail: str | None = None,
 ) -> None:
     """Add an audit row to the current transaction (a plain INSERT: no unit of work)."""
-    db.session.execute(
-        _INSERT,
+    _INSERT.execute(
         [
             {
                 "at": utcnow(),

@@ -258,7 +258,9 @@ def _log_tail(path: Path, lines: int = 30) -> str:
 
 
 @contextmanager
-def gunicorn(workers: int, threads: int, log_dir: Path, startup_seconds: float = 45.0) -> Iterator[Server]:
+def gunicorn(
+    workers: int, threads: int, log_dir: Path, startup_seconds: float = 45.0, extra_args: tuple[str, ...] = ()
+) -> Iterator[Server]:
     """Start gunicorn on the bench database, wait for /api/v1/health, always stop it."""
     port = free_port()
     log_path = log_dir / "gunicorn.log"
@@ -271,6 +273,7 @@ def gunicorn(workers: int, threads: int, log_dir: Path, startup_seconds: float =
         f"127.0.0.1:{port}",
         "--graceful-timeout",
         "5",
+        *extra_args,
         "wsgi:app",
     ]
     if threads > 1:
@@ -379,6 +382,7 @@ class Client:
     def __init__(self, server: Server, recorder: Recorder, timeout: float = 60.0) -> None:
         self.conn = http.client.HTTPConnection(server.host, server.port, timeout=timeout)
         self.recorder = recorder
+        self.extra_headers: dict[str, str] = {}
 
     def close(self) -> None:
         """Drop the connection."""
@@ -388,7 +392,7 @@ class Client:
         self, kind: str, method: str, path: str, body: Any = None, token: str | None = None, tag: str = ""
     ) -> Reply:
         """Send one request; any non-2xx is recorded as an error."""
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **self.extra_headers}
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()

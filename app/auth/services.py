@@ -20,6 +20,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from app import audit
 from app.errors import ApiError
 from app.extensions import db
+from app.fastsql import Hot
 from app.models import ApiToken, User
 from app.models.base import utcnow
 from app.ratelimit import counter
@@ -92,7 +93,7 @@ def _token_id(token: str) -> str | None:
 
 
 # Built once: constructing the statement on every request costs more than running it.
-_TOKEN_QUERY = (
+_TOKEN_QUERY = Hot(
     select(ApiToken.user_id, ApiToken.expires_at, ApiToken.revoked_at, User.active, User.password_changed_at)
     .join(User, User.id == ApiToken.user_id)
     .where(ApiToken.id == bindparam("token_id"))
@@ -112,7 +113,7 @@ def user_for_token(token: str) -> TokenUser | None:
     token_id = _token_id(token)
     if token_id is None:
         return None
-    row = db.session.execute(_TOKEN_QUERY, {"token_id": token_id}).first()
+    row = _TOKEN_QUERY.execute({"token_id": token_id}).first()
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow() or not row.active:
         return None
     return TokenUser(row.user_id, row.password_changed_at)

@@ -12,18 +12,38 @@ from typing import Any
 from flask_babel import gettext as _
 from marshmallow import ValidationError
 from sqlalchemy import ColumnElement, and_, bindparam, false, or_, select, update
-from sqlalchemy.orm.attributes import set_committed_value
 
 from app import audit
 from app.auth.permissions import Caller, load_profile, one_of, row_in_scope, scope_filter
 from app.errors import ApiError, not_found
 from app.extensions import db
+from app.fastsql import Hot
 from app.models import HumanTask, User
 from app.models.base import utcnow
 from app.requestctx import is_internal_client
 from app.schemas import jsonable
 from app.workflow import registry, runtime
 from app.workflow.registry import FormContext
+
+_TASKS = HumanTask.__table__
+_TASK_COLUMNS = tuple(column.key for column in _TASKS.columns)
+
+
+class TaskRow:
+    """One inbox row as read: plain attributes, no ORM identity or unit of work.
+
+    Changes are made by conditional UPDATEs (exactly one concurrent caller wins) and
+    mirrored here with `_set_loaded`, so the response shows what was written."""
+
+    __slots__ = _TASK_COLUMNS
+
+    def __init__(self, row: Any) -> None:
+        for name, value in zip(_TASK_COLUMNS, row, strict=True):
+            setattr(self, name, value)
+
+
+_SELECT_TASKS = select(*_TASKS.columns)
+_GET_TASK = Hot(_SELECT_TASKS.where(_TASKS.c.id == bindparam("task_id_")))
 
 
 def _candidate(who: Caller) -> ColumnElement[bool]:
@@ -65,7 +85,7 @@ def list_tasks(
     *,
     application_no: str | None = None,
     task_key: str | None = None,
-) -> tuple[list[HumanTask], int]:
+) -> tuple[list[TaskRow], int]:
     """A page of visible tasks, oldest due first (optionally of one application / key)."""
     from sqlalchemy import func
 
@@ -78,23 +98,24 @@ def list_tasks(
         where.append(HumanTask.status == "open")
     elif status == "completed":
         where.append(HumanTask.status == "completed")
-    rows = db.session.scalars(
-        select(HumanTask)
-        .where(*where)
+    rows = db.session.execute(
+        _SELECT_TASKS.where(*where)
         .order_by(HumanTask.priority.desc(), HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id)
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()
-    if page == 1 and len(rows) < per_page:
-        return list(rows), len(rows)  # the page holds everything: no COUNT needed
+    items = [TaskRow(row) for row in rows]
+    if page == 1 and len(items) < per_page:
+        return items, len(items)  # the page holds everything: no COUNT needed
     total = db.session.scalar(select(func.count()).select_from(HumanTask).where(*where)) or 0
-    return list(rows), total
+    return items, total
 
 
-def get_visible(task_id: int, who: Caller) -> HumanTask:
+def get_visible(task_id: int, who: Caller) -> TaskRow:
     """The task if `who` may see it. A task of one of the caller's own teams that is not
     theirs answers 403; a task of another team answers 404 (no leak of existence)."""
-    task = db.session.get(HumanTask, task_id)  # by primary key; visibility is checked in Python
+    row = _GET_TASK.execute({"task_id_": task_id}).first()  # by primary key; visibility checked in Python
+    task = TaskRow(row) if row is not None else None
     if task is not None and _visible_row(task, who):
         return task
     if task is not None and task.team_id in who.team_ids:
@@ -102,7 +123,7 @@ def get_visible(task_id: int, who: Caller) -> HumanTask:
     raise not_found("task")
 
 
-def _visible_row(task: HumanTask, who: Caller) -> bool:
+def _visible_row(task: TaskRow, who: Caller) -> bool:
     """The Python twin of `visibility(who)` for one loaded row."""
     if who.id in (task.assignee_id, task.completed_by_id):
         return True
@@ -112,7 +133,7 @@ def _visible_row(task: HumanTask, who: Caller) -> bool:
     return view is not None and row_in_scope(who, view, team_id=task.team_id, region_id=task.region_id)
 
 
-def _may_perform(task: HumanTask, who: Caller) -> bool:
+def _may_perform(task: TaskRow, who: Caller) -> bool:
     """Assigned to me, or an unassigned candidate task for a role I hold in my scope."""
     if task.assignee_id is not None:
         return task.assignee_id == who.id
@@ -129,12 +150,12 @@ def _candidate_ok(who: Caller, role: str | None, team_id: int | None, region_id:
     )
 
 
-def _require_open(task: HumanTask) -> None:
+def _require_open(task: TaskRow) -> None:
     if task.status != "open":
         raise ApiError("conflict", _("任务已结束"), 409)
 
 
-def _require_internal(task: HumanTask, who: Caller, action: str) -> None:
+def _require_internal(task: TaskRow, who: Caller, action: str) -> None:
     """Approval actions only from the bank's internal network (F21); refusals are audited."""
     handler = registry.FORMS.get(task.task_key)
     if handler and handler.approval and not is_internal_client():
@@ -142,7 +163,7 @@ def _require_internal(task: HumanTask, who: Caller, action: str) -> None:
         raise ApiError("internal_network_required", _("审批操作只能在行内网络进行"), 403)
 
 
-def claim(task_id: int, who: Caller) -> HumanTask:
+def claim(task_id: int, who: Caller) -> TaskRow:
     """Take a candidate task; 409 if someone else holds it."""
     task = get_visible(task_id, who)
     _require_open(task)
@@ -166,7 +187,7 @@ def claim(task_id: int, who: Caller) -> HumanTask:
     return task
 
 
-def unclaim(task_id: int, who: Caller) -> HumanTask:
+def unclaim(task_id: int, who: Caller) -> TaskRow:
     """Give a claimed candidate task back to the pool."""
     task = get_visible(task_id, who)
     _require_open(task)
@@ -177,7 +198,7 @@ def unclaim(task_id: int, who: Caller) -> HumanTask:
     return task
 
 
-def _reassign(task: HumanTask, expected: int | None, values: dict[str, Any]) -> None:
+def _reassign(task: TaskRow, expected: int | None, values: dict[str, Any]) -> None:
     """Change who holds an open task only if nobody changed it meanwhile (else 409)."""
     holder = HumanTask.assignee_id.is_(None) if expected is None else HumanTask.assignee_id == expected
     result = db.session.execute(
@@ -191,7 +212,7 @@ def _reassign(task: HumanTask, expected: int | None, values: dict[str, Any]) -> 
     _set_loaded(task, **values)
 
 
-def _target_of(task: HumanTask, user_id: int) -> Caller:
+def _target_of(task: TaskRow, user_id: int) -> Caller:
     """The member a task is handed to, as a caller (their roles, teams and scopes)."""
     target = db.session.get(User, user_id)
     if target is None or not target.active:
@@ -200,7 +221,7 @@ def _target_of(task: HumanTask, user_id: int) -> Caller:
     return Caller(target.id, profile.roles, profile.team_ids, profile.region_ids)
 
 
-def assign(task_id: int, who: Caller, user_id: int) -> HumanTask:
+def assign(task_id: int, who: Caller, user_id: int) -> TaskRow:
     """A team lead hands an open task of their team to someone who may perform it.
 
     A candidate task goes to anyone holding its candidate role within scope. A task whose
@@ -232,7 +253,7 @@ def assign(task_id: int, who: Caller, user_id: int) -> HumanTask:
     return task
 
 
-def complete(task_id: int, who: Caller, payload: Any) -> HumanTask:
+def complete(task_id: int, who: Caller, payload: Any) -> TaskRow:
     """Validate and complete a task; exactly one of several concurrent calls succeeds."""
     task = get_visible(task_id, who)
     _require_open(task)
@@ -257,7 +278,7 @@ def complete(task_id: int, who: Caller, payload: Any) -> HumanTask:
         "assignee_id": who.id,
         "form_data": jsonable(clean),
     }
-    result = db.session.execute(_CLOSE_TASK, {"task_id_": task.id, **{f"{k}_": v for k, v in done.items()}})
+    result = _CLOSE_TASK.execute({"task_id_": task.id, **{f"{k}_": v for k, v in done.items()}})
     if result.rowcount != 1:
         raise ApiError("conflict", _("任务已结束"), 409)
     _set_loaded(task, **done)
@@ -269,9 +290,8 @@ def complete(task_id: int, who: Caller, payload: Any) -> HumanTask:
     return task
 
 
-_TASKS = HumanTask.__table__
 # Closing an open task: built once, bound per call (exactly one concurrent caller matches).
-_CLOSE_TASK = (
+_CLOSE_TASK = Hot(
     update(_TASKS)
     .where(_TASKS.c.id == bindparam("task_id_"), _TASKS.c.status == "open")
     .values(
@@ -284,13 +304,13 @@ _CLOSE_TASK = (
 )
 
 
-def _set_loaded(task: HumanTask, **values: Any) -> None:
-    """Mirror a conditional UPDATE on the loaded object without another round trip."""
+def _set_loaded(task: TaskRow, **values: Any) -> None:
+    """Mirror a conditional UPDATE on the loaded row without another round trip."""
     for name, value in values.items():
-        set_committed_value(task, name, value)
+        setattr(task, name, value)
 
 
-def task_detail(task: HumanTask, who: Caller) -> dict[str, Any]:
+def task_detail(task: TaskRow, who: Caller) -> dict[str, Any]:
     """The task, its form schema and the data its performer needs."""
     from app.loans.services import application_context
 

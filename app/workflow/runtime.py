@@ -24,6 +24,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 
 from app.errors import ApiError
 from app.extensions import db
+from app.fastsql import Hot
 from app.models import Application, HumanTask, Outbox, ProcessDefinition, ProcessInstance, StageEntry
 from app.models.base import utcnow
 from app.workflow import live, sandbox
@@ -176,23 +177,24 @@ def _project(
 # Hot statements are built once against the tables (plain Core: no ORM bulk path, no
 # per-call statement construction); each advance only binds values.
 _INSTANCES = ProcessInstance.__table__
-_INSERT_TASKS = insert(HumanTask.__table__)
-_INSERT_STAGE = insert(StageEntry.__table__)
-_SET_STAGE = (
+_INSERT_TASKS = Hot(insert(HumanTask.__table__))
+_INSERT_STAGE = Hot(insert(StageEntry.__table__))
+_INSERT_OUTBOX = Hot(insert(Outbox.__table__).returning(Outbox.__table__.c.id))
+_SET_STAGE = Hot(
     update(Application.__table__)
     .where(Application.__table__.c.id == bindparam("application_id_"))
     .values(stage=bindparam("stage_"), updated_at=bindparam("now_"))
 )
-_LOCK_HEADER = (
+_LOCK_HEADER = Hot(
     select(_INSTANCES.c.version, _INSTANCES.c.definition_id, _INSTANCES.c.serializer_version)
     .where(_INSTANCES.c.id == bindparam("instance_id_"))
     .with_for_update()
 )
-_READ_HEADER = select(_INSTANCES.c.version, _INSTANCES.c.definition_id).where(
-    _INSTANCES.c.id == bindparam("instance_id_")
+_READ_HEADER = Hot(
+    select(_INSTANCES.c.version, _INSTANCES.c.definition_id).where(_INSTANCES.c.id == bindparam("instance_id_"))
 )
-_READ_STATE = select(_INSTANCES.c.state).where(_INSTANCES.c.id == bindparam("instance_id_"))
-_SAVE_STATE = (
+_READ_STATE = Hot(select(_INSTANCES.c.state).where(_INSTANCES.c.id == bindparam("instance_id_")))
+_SAVE_STATE = Hot(
     update(_INSTANCES)
     .where(_INSTANCES.c.id == bindparam("instance_id_"), _INSTANCES.c.version == bindparam("expected_"))
     .values(
@@ -207,7 +209,7 @@ _SAVE_STATE = (
 
 def _write(instance_id: int, projection: Projection, workflow: Any, actor_id: int | None, now: datetime) -> None:
     if projection.new_tasks:
-        db.session.execute(_INSERT_TASKS, [dict(row, instance_id=instance_id) for row in projection.new_tasks])
+        _INSERT_TASKS.execute([dict(row, instance_id=instance_id) for row in projection.new_tasks])
     if projection.cancelled:
         db.session.execute(
             update(HumanTask)
@@ -217,15 +219,14 @@ def _write(instance_id: int, projection: Projection, workflow: Any, actor_id: in
         )
     if projection.outbox:
         rows = [dict(row, instance_id=instance_id) for row in projection.outbox]
-        ids = db.session.scalars(insert(Outbox).returning(Outbox.id), rows).all()
+        ids = _INSERT_OUTBOX.execute(rows).scalars()
         if has_app_context():
             g.setdefault("ydx_outbox", []).extend(ids)
     application_id = workflow.data.get(CONTEXT_KEY, {}).get("application_id")
     if projection.stage and application_id:
-        db.session.execute(_SET_STAGE, {"application_id_": application_id, "stage_": projection.stage, "now_": now})
-        db.session.execute(
-            _INSERT_STAGE,
-            [{"application_id": application_id, "stage": projection.stage, "actor_id": actor_id, "at": now}],
+        _SET_STAGE.execute({"application_id_": application_id, "stage_": projection.stage, "now_": now})
+        _INSERT_STAGE.execute(
+            {"application_id": application_id, "stage": projection.stage, "actor_id": actor_id, "at": now}
         )
 
 
@@ -332,14 +333,14 @@ class Loaded:
 def _lock(instance_id: int) -> Loaded:
     """Lock the instance row and get its workflow: from the live cache when the cached
     version is the committed one, else rebuilt from the stored state."""
-    header = db.session.execute(_LOCK_HEADER, {"instance_id_": instance_id}).first()
+    header = _LOCK_HEADER.execute({"instance_id_": instance_id}).first()
     if header is None:
         raise ApiError("not_found", "process instance not found", 404)
     if header.serializer_version != SERIALIZER_VERSION:
         raise ApiError("unsupported_state", f"instance state format {header.serializer_version} is not supported", 409)
     workflow = live.take(instance_id, header.version)
     if workflow is None:
-        state = db.session.scalar(_READ_STATE, {"instance_id_": instance_id})
+        state = _READ_STATE.execute({"instance_id_": instance_id}).scalar()
         workflow = load_state(_process(header.definition_id), state)
     return Loaded(instance_id, header.version, _definition(header.definition_id), workflow)
 
@@ -349,8 +350,7 @@ def _persist(loaded: Loaded, actor_id: int | None, completed: str | None = None)
     now = utcnow()
     projection = _project(loaded.workflow, loaded.definition, now, completed)
     done = loaded.workflow.completed
-    result = db.session.execute(
-        _SAVE_STATE,
+    result = _SAVE_STATE.execute(
         {
             "instance_id_": loaded.instance_id,
             "expected_": loaded.version,
@@ -366,7 +366,7 @@ def _persist(loaded: Loaded, actor_id: int | None, completed: str | None = None)
     live.stage(db.session(), loaded.instance_id, loaded.version + 1, loaded.workflow)
 
 
-def complete_user_task(task: HumanTask, actor_id: int, form: dict[str, Any]) -> None:
+def complete_user_task(task: Any, actor_id: int, form: dict[str, Any]) -> None:
     """Advance the instance past a user task with validated form data.
 
     The caller has already claimed the inbox row (status open → completed) in this
@@ -389,7 +389,7 @@ def complete_user_task(task: HumanTask, actor_id: int, form: dict[str, Any]) -> 
     _persist(loaded, actor_id, completed=task.spiff_task_id)
 
 
-def set_task_data(task: HumanTask, key: str, value: Any) -> None:
+def set_task_data(task: Any, key: str, value: Any) -> None:
     """Change one variable of an open user task (under the instance lock), so what
     follows it in the diagram sees the new value (e.g. a handed-over officer)."""
     loaded = _lock(task.instance_id)
@@ -425,13 +425,13 @@ def _newest_data(workflow: Any) -> dict[str, Any]:
 
 def instance_data(instance_id: int) -> dict[str, Any]:
     """The newest task data of an instance (read-only; for detail views and handlers)."""
-    header = db.session.execute(_READ_HEADER, {"instance_id_": instance_id}).first()
+    header = _READ_HEADER.execute({"instance_id_": instance_id}).first()
     if header is None:
         return {}
     cached = live.read(instance_id, header.version, _newest_data)
     if cached is not None:
         return cached
-    state = db.session.scalar(_READ_STATE, {"instance_id_": instance_id})
+    state = _READ_STATE.execute({"instance_id_": instance_id}).scalar()
     return _newest_data(load_state(_process(header.definition_id), state))
 
 

@@ -1,0 +1,28 @@
+"""gunicorn settings for `bench/profile_lifecycle.py`: requests that carry
+`X-Profile: 1` run under one cProfile per worker, written to
+`$YDX_PROFILE_DIR/worker-<pid>.prof` when the worker exits."""
+
+import cProfile
+import os
+
+_profile = cProfile.Profile()
+_active: list[bool] = []
+
+
+def pre_request(worker, req):  # type: ignore[no-untyped-def]
+    """Profile this request if the client asked for it."""
+    if ("X-PROFILE", "1") in req.headers:
+        _active.append(True)
+        _profile.enable()
+
+
+def post_request(worker, req, environ, resp):  # type: ignore[no-untyped-def]
+    """Stop profiling after the response was written."""
+    if _active:
+        _profile.disable()
+        _active.clear()
+
+
+def worker_exit(server, worker):  # type: ignore[no-untyped-def]
+    """Write what was collected."""
+    _profile.dump_stats(os.path.join(os.environ["YDX_PROFILE_DIR"], f"worker-{os.getpid()}.prof"))

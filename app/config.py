@@ -58,6 +58,7 @@ def load_config(instance_path: Path, env: os._Environ[str] | dict[str, str] | No
         "YDX_UPLOAD_MAX_BYTES": int(env.get("YDX_UPLOAD_MAX_BYTES", str(10 * 1024 * 1024))),
         "MAX_CONTENT_LENGTH": int(env.get("YDX_UPLOAD_MAX_BYTES", str(10 * 1024 * 1024))) + 64 * 1024,
         "YDX_TOKEN_TTL_SECONDS": int(env.get("YDX_TOKEN_TTL_SECONDS", str(12 * 3600))),
+        "YDX_TOKEN_CACHE_SECONDS": float(env.get("YDX_TOKEN_CACHE_SECONDS", "5")),
         "YDX_LOGIN_MAX_FAILURES": int(env.get("YDX_LOGIN_MAX_FAILURES", "5")),
         "YDX_LOGIN_WINDOW_SECONDS": int(env.get("YDX_LOGIN_WINDOW_SECONDS", "900")),
         "YDX_PUBLIC_SUBMIT_LIMIT": int(env.get("YDX_PUBLIC_SUBMIT_LIMIT", "300")),

@@ -93,6 +93,7 @@ def clear_data(app) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import text
 
     from app.auth.permissions import invalidate_grants, invalidate_profiles
+    from app.auth.services import forget_tokens
     from app.extensions import db
     from app.seed import seed_demo
     from app.workflow import live, runtime
@@ -113,6 +114,7 @@ def clear_data(app) -> None:  # type: ignore[no-untyped-def]
         db.session.remove()
     invalidate_grants()
     invalidate_profiles()
+    forget_tokens()
     clear_cache()
     live.clear()
     runtime.forget_definitions()

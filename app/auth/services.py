@@ -7,6 +7,7 @@ gives expiry and revocation (logout, password change) on every node.
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,7 +15,8 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_login import UserMixin
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, event, select, update
+from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import audit
@@ -108,15 +110,65 @@ class TokenUser(UserMixin):
     password_changed_at: datetime
 
 
+# Valid tokens are remembered per process for YDX_TOKEN_CACHE_SECONDS (default 5, as the
+# cached grants and profiles), so most requests need no token query. Any change to users or
+# tokens made through this process (logout, password change, deactivation, any UPDATE or
+# DELETE of app_user / api_token) empties the cache at once and again after its commit;
+# other processes see it within those seconds. 0 turns the cache off.
+_TOKEN_CACHE: dict[str, tuple[float, TokenUser, datetime]] = {}
+_TOKEN_CACHE_MAX = 10_000
+_AUTH_TABLES = frozenset({"app_user", "api_token"})
+
+
+def forget_tokens() -> None:
+    """Empty this process's cache of valid tokens."""
+    _TOKEN_CACHE.clear()
+
+
 def user_for_token(token: str) -> TokenUser | None:
-    """The active user behind a valid, unexpired, unrevoked token, else None (one query)."""
+    """The active user behind a valid, unexpired, unrevoked token, else None."""
     token_id = _token_id(token)
     if token_id is None:
         return None
+    cached = _TOKEN_CACHE.get(token_id)
+    if cached is not None and cached[0] > time.monotonic() and cached[2] > utcnow():
+        return cached[1]
     row = _TOKEN_QUERY.execute({"token_id": token_id}).first()
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow() or not row.active:
+        _TOKEN_CACHE.pop(token_id, None)
         return None
-    return TokenUser(row.user_id, row.password_changed_at)
+    user = TokenUser(row.user_id, row.password_changed_at)
+    ttl = current_app.config.get("YDX_TOKEN_CACHE_SECONDS", 0)
+    if ttl > 0:
+        if len(_TOKEN_CACHE) >= _TOKEN_CACHE_MAX:
+            _TOKEN_CACHE.clear()
+        _TOKEN_CACHE[token_id] = (time.monotonic() + ttl, user, row.expires_at)
+    return user
+
+
+def _touches_auth(session: Session) -> None:
+    forget_tokens()
+    session.info["ydx_auth_changed"] = True
+
+
+@event.listens_for(Session, "after_flush")
+def _users_flushed(session: Session, _context: object) -> None:
+    if any(isinstance(obj, User | ApiToken) for obj in (*session.dirty, *session.deleted)):
+        _touches_auth(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _users_updated(state) -> None:  # type: ignore[no-untyped-def]
+    if (state.is_update or state.is_delete) and getattr(state.statement, "table", None) is not None:
+        if state.statement.table.name in _AUTH_TABLES:
+            _touches_auth(state.session)
+
+
+@event.listens_for(Session, "after_commit")
+def _auth_committed(session: Session) -> None:
+    # A request that read the old row between the change and its commit may have cached it.
+    if session.info.pop("ydx_auth_changed", False):
+        forget_tokens()
 
 
 def revoke_token(token: str) -> None:

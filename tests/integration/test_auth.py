@@ -190,3 +190,36 @@ def test_a_deactivated_user_can_neither_log_in_nor_use_an_old_token(client, fres
         db.session.commit()
     assert_error(client.get("/api/v1/auth/me", headers=bearer(token)), 401)
     assert_error(login(client, "officer_hka2"), 401)
+
+
+def test_a_deactivation_through_the_orm_ends_a_cached_token_at_once(client, fresh):
+    token = token_of(client, "officer_hka2")
+    assert client.get("/api/v1/auth/me", headers=bearer(token)).status_code == 200  # now cached
+    with fresh.app_context():
+        user = db.session.scalar(select(User).where(User.username == "officer_hka2"))
+        user.active = False
+        db.session.commit()
+    assert_error(client.get("/api/v1/auth/me", headers=bearer(token)), 401)
+
+
+def test_a_revocation_by_another_process_applies_within_the_token_cache_time(client, fresh, monkeypatch):
+    """Another server process revoking the row is not seen through this process's session
+    events: the cached token stays good for at most YDX_TOKEN_CACHE_SECONDS."""
+    import time
+
+    monkeypatch.setitem(fresh.config, "YDX_TOKEN_CACHE_SECONDS", 0.5)
+    token = token_of(client, "officer_hka1")
+    assert client.get("/api/v1/auth/me", headers=bearer(token)).status_code == 200
+    with fresh.app_context(), db.engine.begin() as conn:  # not through the session: as another process would
+        conn.execute(update(ApiToken).values(revoked_at=utcnow()))
+    time.sleep(0.6)
+    assert_error(client.get("/api/v1/auth/me", headers=bearer(token)), 401)
+
+
+def test_without_the_token_cache_every_request_checks_the_row(client, fresh, monkeypatch):
+    monkeypatch.setitem(fresh.config, "YDX_TOKEN_CACHE_SECONDS", 0)
+    token = token_of(client, "officer_hka1")
+    assert client.get("/api/v1/auth/me", headers=bearer(token)).status_code == 200
+    with fresh.app_context(), db.engine.begin() as conn:
+        conn.execute(update(ApiToken).values(revoked_at=utcnow()))
+    assert_error(client.get("/api/v1/auth/me", headers=bearer(token)), 401)

@@ -16,7 +16,7 @@ from typing import Any
 
 import filetype
 from flask import current_app
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import func, insert, select
 from werkzeug.datastructures import FileStorage
 
 from app import audit
@@ -24,7 +24,7 @@ from app.auth.permissions import Caller, row_in_scope, scope_filter
 from app.errors import ApiError, not_found
 from app.extensions import db
 from app.loans.schedule import annualized_rate, build_schedule
-from app.models import Application, Attachment, HumanTask, Installment, Loan, LoanProduct, ProcessInstance
+from app.models import Application, Attachment, HumanTask, Installment, Loan, LoanProduct
 from app.models.base import utcnow
 from app.schemas import jsonable
 from app.workflow.registry import ServiceCall, service
@@ -61,16 +61,6 @@ def list_applications(who: Caller, page: int, per_page: int, stage: str | None) 
         select(Application).where(*where).order_by(Application.id.desc()).limit(per_page).offset((page - 1) * per_page)
     )
     return list(rows), total
-
-
-def _instance_id_of(application: Application) -> int | None:
-    """The lifecycle instance of an application (its id only: the state is large)."""
-    return db.session.scalar(
-        select(ProcessInstance.id)
-        .where(ProcessInstance.application_id == application.id)
-        .order_by(ProcessInstance.id.desc())
-        .limit(1)
-    )
 
 
 def in_scope(application: Application, who: Caller, action: str) -> bool:
@@ -117,8 +107,7 @@ def application_detail(application: Application, who: Caller) -> dict[str, Any]:
     from app.customers.services import customer_view
     from app.workflow import runtime
 
-    instance_id = _instance_id_of(application)
-    data = runtime.instance_data(instance_id) if instance_id else {}
+    instance_id, data = runtime.application_instance_data(application.id)
     approvals = _answers(application)
     mode = data.get("approval_mode")
     decision = data.get("decision")
@@ -285,8 +274,7 @@ def create_loan(application_id: int, amount: Decimal, term_months: int, start: d
         apr=annualized_rate(principal, fee, schedule),
     )
     db.session.add(loan)
-    db.session.flush()
-    db.session.execute(delete(Installment).where(Installment.loan_id == loan.id))
+    db.session.flush()  # a new loan: no installments to replace
     db.session.execute(
         insert(Installment),
         [

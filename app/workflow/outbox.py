@@ -15,6 +15,7 @@ from flask import g
 from sqlalchemy import bindparam, select, update
 
 from app.extensions import db
+from app.fastsql import Hot
 from app.models import Outbox
 from app.models.base import utcnow
 from app.workflow import registry, runtime
@@ -26,12 +27,12 @@ STALE_AFTER = timedelta(seconds=30)
 
 
 _ROWS = Outbox.__table__
-_CLAIM = (
+_CLAIM = Hot(
     select(_ROWS)
     .where(_ROWS.c.id == bindparam("outbox_id_"), _ROWS.c.status == "pending")
     .with_for_update(skip_locked=True)
 )
-_DONE = (
+_DONE = Hot(
     update(_ROWS)
     .where(_ROWS.c.id == bindparam("outbox_id_"))
     .values(status="done", attempts=_ROWS.c.attempts + 1, processed_at=bindparam("now_"))
@@ -41,7 +42,7 @@ _DONE = (
 def run_one(outbox_id: int) -> list[int]:
     """Process one row and commit; returns the outbox ids its advance created."""
     g.pop("ydx_outbox", None)
-    row = db.session.execute(_CLAIM, {"outbox_id_": outbox_id}).first()
+    row = _CLAIM.execute({"outbox_id_": outbox_id}).first()
     if row is None or row.available_at > utcnow():
         db.session.rollback()
         return []
@@ -56,7 +57,7 @@ def run_one(outbox_id: int) -> list[int]:
         handler = registry.SERVICES[row.operation]
         result = handler(call)
         runtime.finish_service(row.instance_id, row.spiff_task_id, result)
-        db.session.execute(_DONE, {"outbox_id_": row.id, "now_": utcnow()})
+        _DONE.execute({"outbox_id_": row.id, "now_": utcnow()})
         db.session.commit()
     except Exception as exc:
         db.session.rollback()

@@ -426,13 +426,31 @@ def _newest_data(workflow: Any) -> dict[str, Any]:
 def instance_data(instance_id: int) -> dict[str, Any]:
     """The newest task data of an instance (read-only; for detail views and handlers)."""
     header = _READ_HEADER.execute({"instance_id_": instance_id}).first()
+    return _data_of(instance_id, header.version, header.definition_id) if header is not None else {}
+
+
+_NEWEST_OF_APPLICATION = Hot(
+    select(_INSTANCES.c.id, _INSTANCES.c.version, _INSTANCES.c.definition_id)
+    .where(_INSTANCES.c.application_id == bindparam("application_id_"))
+    .order_by(_INSTANCES.c.id.desc())
+    .limit(1)
+)
+
+
+def application_instance_data(application_id: int) -> tuple[int | None, dict[str, Any]]:
+    """The newest instance of an application and its newest task data (one query when cached)."""
+    header = _NEWEST_OF_APPLICATION.execute({"application_id_": application_id}).first()
     if header is None:
-        return {}
-    cached = live.read(instance_id, header.version, _newest_data)
+        return None, {}
+    return header.id, _data_of(header.id, header.version, header.definition_id)
+
+
+def _data_of(instance_id: int, version: int, definition_id: int) -> dict[str, Any]:
+    cached = live.read(instance_id, version, _newest_data)
     if cached is not None:
         return cached
     state = _READ_STATE.execute({"instance_id_": instance_id}).scalar()
-    return _newest_data(load_state(_process(header.definition_id), state))
+    return _newest_data(load_state(_process(definition_id), state))
 
 
 def open_outbox_count(instance_id: int) -> int:

@@ -76,6 +76,7 @@ class Options:
     threads: int
     floor_lifecycles: int
     max_seconds: float
+    worker_class: str = "sync"
 
 
 def parse_options(argv: list[str] | None = None) -> Options:
@@ -91,6 +92,12 @@ def parse_options(argv: list[str] | None = None) -> Options:
         help="threads per worker; > 1 uses gunicorn's gthread worker (default 1: sync)",
     )
     parser.add_argument(
+        "--worker-class",
+        choices=("sync", "gthread"),
+        default="sync",
+        help="gunicorn worker class; gthread keeps client connections alive (default sync)",
+    )
+    parser.add_argument(
         "--floor-lifecycles", type=int, default=300, help="in-process engine lifecycles per floor variant (0 = skip)"
     )
     parser.add_argument(
@@ -99,7 +106,10 @@ def parse_options(argv: list[str] | None = None) -> Options:
     args = parser.parse_args(argv)
     if args.lifecycles < 0 or args.clients < 1 or args.workers < 1 or args.threads < 1 or args.floor_lifecycles < 0:
         parser.error("counts must be positive")
-    return Options(args.lifecycles, args.clients, args.workers, args.threads, args.floor_lifecycles, args.max_seconds)
+    worker_class = "gthread" if args.threads > 1 else args.worker_class
+    return Options(
+        args.lifecycles, args.clients, args.workers, args.threads, args.floor_lifecycles, args.max_seconds, worker_class
+    )
 
 
 def app_env(**extra: str) -> dict[str, str]:
@@ -259,7 +269,12 @@ def _log_tail(path: Path, lines: int = 30) -> str:
 
 @contextmanager
 def gunicorn(
-    workers: int, threads: int, log_dir: Path, startup_seconds: float = 45.0, extra_args: tuple[str, ...] = ()
+    workers: int,
+    threads: int,
+    log_dir: Path,
+    startup_seconds: float = 45.0,
+    extra_args: tuple[str, ...] = (),
+    worker_class: str = "sync",
 ) -> Iterator[Server]:
     """Start gunicorn on the bench database, wait for /api/v1/health, always stop it."""
     port = free_port()
@@ -276,7 +291,7 @@ def gunicorn(
         *extra_args,
         "wsgi:app",
     ]
-    if threads > 1:
+    if threads > 1 or worker_class == "gthread":
         args[1:1] = ["--worker-class", "gthread", "--threads", str(threads)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
@@ -791,7 +806,7 @@ def report_http(result: HttpResult, options: Options) -> float:
     print(
         f"\nHTTP: {result.succeeded} lifecycles ok, {result.failed} failed, {result.recorder.error_count} errors, "
         f"{options.clients} clients, {options.workers} gunicorn workers"
-        f"{f' x {options.threads} threads' if options.threads > 1 else ' (sync)'}"
+        f" ({options.worker_class}{f' x {options.threads} threads' if options.worker_class == 'gthread' else ''})"
     )
     print(f"  wall time            {wall:9.2f} s")
     print(f"  lifecycles/s         {rate:9.2f}")
@@ -887,7 +902,7 @@ def main(argv: list[str] | None = None) -> int:
     recorder = Recorder()
     with tempfile.TemporaryDirectory(prefix="ydx-bench-") as log_dir:
         started = time.perf_counter()
-        with gunicorn(options.workers, options.threads, Path(log_dir)) as server:
+        with gunicorn(options.workers, options.threads, Path(log_dir), worker_class=options.worker_class) as server:
             print(
                 f"gunicorn -w {options.workers}{f' --threads {options.threads}' if options.threads > 1 else ''} on {server.host}:{server.port} healthy in {time.perf_counter() - started:.1f} s"
             )

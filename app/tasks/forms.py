@@ -13,10 +13,11 @@ from decimal import Decimal
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from app.extensions import db
-from app.models import User, user_roles
+from app.fastsql import Hot
+from app.models import Application, LoanProduct, User, user_roles
 from app.workflow.registry import FormContext, form
 
 DECISIONS = ("approve", "reject")
@@ -216,17 +217,20 @@ _DECISION_FIELDS = (
 )
 
 
+_PRODUCTS = LoanProduct.__table__
+_APPLICATIONS = Application.__table__
+_PRODUCT_LIMITS = Hot(
+    select(_PRODUCTS.c.min_amount, _PRODUCTS.c.max_amount, _PRODUCTS.c.min_term, _PRODUCTS.c.max_term)
+    .join(_APPLICATIONS, _APPLICATIONS.c.product_id == _PRODUCTS.c.id)
+    .where(_APPLICATIONS.c.id == bindparam("application_id_"))
+)
+
+
 def _within_product(clean: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """An approved amount and term must lie within the application's product (F18)."""
-    from app.models import Application, LoanProduct
-
     if clean.get("decision") != "approve":
         return clean
-    product = db.session.scalar(
-        select(LoanProduct)
-        .join(Application, Application.product_id == LoanProduct.id)
-        .where(Application.id == ctx.data.get("application_id"))
-    )
+    product = _PRODUCT_LIMITS.execute({"application_id_": ctx.data.get("application_id")}).first()
     problems: dict[str, list[str]] = {}
     if product is not None and clean.get("amount") is not None:
         if not product.min_amount <= Decimal(str(clean["amount"])) <= product.max_amount:

@@ -94,9 +94,7 @@ def _properties(task: Any) -> dict[str, str]:
     return (getattr(task.task_spec, "extensions", None) or {}).get("properties", {})
 
 
-def _project(
-    workflow: Any, definition: DefinitionInfo | ProcessDefinition, now: datetime, completed: str | None = None
-) -> Projection:
+def _project(workflow: Any, definition: DefinitionInfo, now: datetime, completed: str | None = None) -> Projection:
     """Compare the workflow's waiting points with what the projection already holds
     (`completed` is the task the caller already closed in the inbox)."""
     projection = Projection()
@@ -230,17 +228,22 @@ def _write(instance_id: int, projection: Projection, workflow: Any, actor_id: in
         )
 
 
-def latest_definition(process_key: str) -> ProcessDefinition:
+_DEFINITIONS = ProcessDefinition.__table__
+# Identity only: the row also holds the XML and the serialized spec (tens of KB).
+_NEWEST_DEFINITION = Hot(
+    select(_DEFINITIONS.c.id, _DEFINITIONS.c.key, _DEFINITIONS.c.version)
+    .where(_DEFINITIONS.c.kind == "process", _DEFINITIONS.c.key == bindparam("key_"))
+    .order_by(_DEFINITIONS.c.version.desc())
+    .limit(1)
+)
+
+
+def latest_definition(process_key: str) -> DefinitionInfo:
     """The newest deployed version of a process (new instances always start on it)."""
-    definition = db.session.scalar(
-        select(ProcessDefinition)
-        .where(ProcessDefinition.kind == "process", ProcessDefinition.key == process_key)
-        .order_by(ProcessDefinition.version.desc())
-        .limit(1)
-    )
-    if definition is None:
+    row = _NEWEST_DEFINITION.execute({"key_": process_key}).first()
+    if row is None:
         raise ApiError("process_not_deployed", f"process '{process_key}' is not deployed", 409)
-    return definition
+    return DefinitionInfo(row.id, row.key, row.version)
 
 
 def _process(definition_id: int) -> ProcessSpec:

@@ -84,7 +84,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lifecycles", "-n", type=int, default=200, help="HTTP lifecycles to drive (default 200)")
     parser.add_argument("--clients", "-c", type=int, default=8, help="concurrent client threads (default 8)")
-    parser.add_argument("--workers", "-w", type=int, default=3, help="gunicorn workers (default 3)")
+    parser.add_argument("--workers", "-w", type=int, default=2, help="gunicorn workers (default 2)")
     parser.add_argument(
         "--threads",
         type=int,
@@ -812,7 +812,7 @@ def report_http(result: HttpResult, options: Options) -> float:
     print(f"  lifecycles/s         {rate:9.2f}")
     print(f"  task completions/s   {TASKS_PER_LIFECYCLE * result.succeeded / wall if wall else 0:9.2f}")
     print(f"  requests/s           {len(samples) / wall if wall else 0:9.2f}  ({len(samples)} requests)")
-    why = "; the sync worker closes the connection after every response" if options.threads == 1 else ""
+    why = "; the sync worker closes the connection after every response" if options.worker_class == "sync" else ""
     print(f"  TCP connections      {result.recorder.connections:9d}  (keep-alive clients{why})")
     if result.recorder.reconnects or result.recorder.task_lookup_retries:
         print(f"  reconnects {result.recorder.reconnects}, task lookups retried {result.recorder.task_lookup_retries}")

@@ -76,6 +76,30 @@ def visibility(who: Caller, scope: str | None = None) -> ColumnElement[bool]:
     return or_(mine, HumanTask.completed_by_id == who.id, _candidate(who), _team(who))
 
 
+_INBOX_ORDER = (_TASKS.c.priority.desc(), _TASKS.c.due_at.is_(None), _TASKS.c.due_at, _TASKS.c.id)
+_STATUS_FILTERS = {"open": "open", "completed": "completed", "all": None}
+_MINE_PAGES: dict[tuple[bool, bool, str], Hot] = {}
+
+
+def _mine_page(by_application: bool, by_key: bool, status: str) -> Hot:
+    """`scope=mine` (every officer's and approver's inbox) has a handful of fixed shapes:
+    each is built once and bound per call."""
+    shape = (by_application, by_key, status)
+    found = _MINE_PAGES.get(shape)
+    if found is None:
+        where = [_TASKS.c.assignee_id == bindparam("me_")]
+        if by_application:
+            where.append(_TASKS.c.application_no == bindparam("application_no_"))
+        if by_key:
+            where.append(_TASKS.c.task_key == bindparam("task_key_"))
+        if _STATUS_FILTERS[status]:
+            where.append(_TASKS.c.status == _STATUS_FILTERS[status])
+        found = _MINE_PAGES[shape] = Hot(
+            _SELECT_TASKS.where(*where).order_by(*_INBOX_ORDER).limit(bindparam("limit_")).offset(bindparam("offset_"))
+        )
+    return found
+
+
 def list_tasks(
     who: Caller,
     scope: str | None,
@@ -89,25 +113,31 @@ def list_tasks(
     """A page of visible tasks, oldest due first (optionally of one application / key)."""
     from sqlalchemy import func
 
-    where = [visibility(who, scope)]
-    if application_no:
-        where.append(HumanTask.application_no == application_no)
-    if task_key:
-        where.append(HumanTask.task_key == task_key)
-    if status == "open":
-        where.append(HumanTask.status == "open")
-    elif status == "completed":
-        where.append(HumanTask.status == "completed")
-    rows = db.session.execute(
-        _SELECT_TASKS.where(*where)
-        .order_by(HumanTask.priority.desc(), HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.id)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
+    def conditions() -> list[ColumnElement[bool]]:
+        where = [visibility(who, scope)]
+        if application_no:
+            where.append(HumanTask.application_no == application_no)
+        if task_key:
+            where.append(HumanTask.task_key == task_key)
+        if _STATUS_FILTERS[status]:
+            where.append(HumanTask.status == _STATUS_FILTERS[status])
+        return where
+
+    if scope == "mine":
+        params: dict[str, Any] = {"me_": who.id, "limit_": per_page, "offset_": (page - 1) * per_page}
+        if application_no:
+            params["application_no_"] = application_no
+        if task_key:
+            params["task_key_"] = task_key
+        rows = _mine_page(bool(application_no), bool(task_key), status).execute(params).all()
+    else:
+        rows = db.session.execute(
+            _SELECT_TASKS.where(*conditions()).order_by(*_INBOX_ORDER).limit(per_page).offset((page - 1) * per_page)
+        ).all()
     items = [TaskRow(row) for row in rows]
     if page == 1 and len(items) < per_page:
         return items, len(items)  # the page holds everything: no COUNT needed
-    total = db.session.scalar(select(func.count()).select_from(HumanTask).where(*where)) or 0
+    total = db.session.scalar(select(func.count()).select_from(HumanTask).where(*conditions())) or 0
     return items, total
 
 

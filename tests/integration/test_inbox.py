@@ -364,3 +364,32 @@ def test_approvers_answering_at_the_same_moment_lose_no_answer(fresh, api):
     assert sorted(statuses) == [200, 200, 200]
     decision = api.application("lead_qha", no)["decision"]
     assert (decision["amount_strategy"], decision["final_amount"]) == ("median", "85000.00")
+
+
+def test_my_inbox_pages_filters_and_counts(api):
+    """`scope=mine` pages, filters by application/key/status and counts like every scope."""
+    numbers = [api.submit(region="HK") for _ in range(3)]
+    for no in numbers:
+        assigned(api, no)
+    first_no = numbers[0]
+    assert api.complete("officer_hka1", first_no, "onsite_visit", VISIT).status_code == 200
+
+    def page(query: str) -> dict:
+        response = api.get("officer_hka1", f"/api/v1/tasks?scope=mine&{query}")
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    open_ones = page("status=open&per_page=2&page=1")
+    assert len(open_ones["items"]) == 2 and open_ones["total"] == 3
+    rest = page("status=open&per_page=2&page=2")
+    assert len(rest["items"]) == 1 and rest["total"] == 3
+    seen = {t["id"] for t in open_ones["items"]} | {t["id"] for t in rest["items"]}
+    assert len(seen) == 3
+    done = page("status=completed")["items"]
+    assert [(t["application_no"], t["task_key"]) for t in done] == [(first_no, "onsite_visit")]
+    everything = page(f"status=all&application_no={first_no}")["items"]
+    assert sorted(t["task_key"] for t in everything) == ["collect_materials", "onsite_visit"]
+    only = page(f"application_no={first_no}&task_key=collect_materials")["items"]
+    assert [t["status"] for t in only] == ["open"]
+    assert page("task_key=approve")["items"] == []
+    assert all(t["assignee_id"] == api.user_id("officer_hka1") for t in page("status=all&per_page=200")["items"])

@@ -9,6 +9,7 @@ configured — never an invented report.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -16,13 +17,14 @@ from typing import Any
 
 import filetype
 from flask import current_app
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from werkzeug.datastructures import FileStorage
 
 from app import audit
 from app.auth.permissions import Caller, row_in_scope, scope_filter
 from app.errors import ApiError, not_found
 from app.extensions import db
+from app.fastsql import Hot
 from app.loans.schedule import annualized_rate, build_schedule
 from app.models import Application, Attachment, HumanTask, Installment, Loan, LoanProduct
 from app.models.base import utcnow
@@ -250,36 +252,58 @@ def get_loan(loan_id: int, who: Caller) -> Loan:
     return loan
 
 
-def create_loan(application_id: int, amount: Decimal, term_months: int, start: date) -> Loan:
+_LOANS = Loan.__table__
+_LOAN_OF_APPLICATION = Hot(
+    select(_LOANS.c.id, _LOANS.c.apr).where(_LOANS.c.application_id == bindparam("application_id_"))
+)
+_PRODUCT_OF_APPLICATION = Hot(
+    select(LoanProduct.__table__.c.id, LoanProduct.annual_rate, LoanProduct.method, LoanProduct.fee_rate)
+    .join(Application.__table__, Application.product_id == LoanProduct.id)
+    .where(Application.id == bindparam("application_id_"))
+)
+_INSERT_LOAN = Hot(insert(_LOANS).returning(_LOANS.c.id))
+
+
+@dataclass(frozen=True)
+class CreatedLoan:
+    """What the disbursement step reports of the loan it created (or found)."""
+
+    id: int
+    apr: Decimal
+
+
+def create_loan(application_id: int, amount: Decimal, term_months: int, start: date) -> CreatedLoan:
     """Create the loan from the application's product and compute its schedule (F8)."""
-    application = db.session.get(Application, application_id)
-    if application is None:
-        raise ValueError(f"application {application_id} does not exist")
-    existing = db.session.scalar(select(Loan).where(Loan.application_id == application_id))
+    existing = _LOAN_OF_APPLICATION.execute({"application_id_": application_id}).first()
     if existing is not None:  # idempotent: a retried disbursement does not create a second loan
-        return existing
-    product = db.session.get(LoanProduct, application.product_id)
+        return CreatedLoan(existing.id, existing.apr)
+    product = _PRODUCT_OF_APPLICATION.execute({"application_id_": application_id}).first()
+    if product is None:
+        raise ValueError(f"application {application_id} does not exist")
     principal = Decimal(amount).quantize(Decimal("0.01"))
     fee = (principal * product.fee_rate).quantize(Decimal("0.01"))
     schedule = build_schedule(principal, product.annual_rate, int(term_months), product.method, start)
-    loan = Loan(
-        application_id=application_id,
-        product_id=product.id,
-        principal=principal,
-        annual_rate=product.annual_rate,
-        method=product.method,
-        fee=fee,
-        term_months=int(term_months),
-        start_date=start,
-        apr=annualized_rate(principal, fee, schedule),
-    )
-    db.session.add(loan)
-    db.session.flush()  # a new loan: no installments to replace
-    db.session.execute(
+    apr = annualized_rate(principal, fee, schedule)
+    loan_id = _INSERT_LOAN.execute(
+        {
+            "application_id": application_id,
+            "product_id": product.id,
+            "principal": principal,
+            "annual_rate": product.annual_rate,
+            "method": product.method,
+            "fee": fee,
+            "term_months": int(term_months),
+            "start_date": start,
+            "apr": apr,
+            "core_status": "not_configured",
+            "created_at": utcnow(),
+        }
+    ).scalar()
+    db.session.execute(  # one multi-row INSERT
         insert(Installment),
         [
             {
-                "loan_id": loan.id,
+                "loan_id": loan_id,
                 "seq": item.seq,
                 "due_date": item.due_date,
                 "principal": item.principal,
@@ -290,7 +314,7 @@ def create_loan(application_id: int, amount: Decimal, term_months: int, start: d
             for item in schedule
         ],
     )
-    return loan
+    return CreatedLoan(loan_id, apr)
 
 
 @service("start_disbursement_service")

@@ -76,7 +76,7 @@ class Options:
     threads: int
     floor_lifecycles: int
     max_seconds: float
-    worker_class: str = "sync"
+    worker_class: str = "gthread"
 
 
 def parse_options(argv: list[str] | None = None) -> Options:
@@ -94,8 +94,8 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--worker-class",
         choices=("sync", "gthread"),
-        default="sync",
-        help="gunicorn worker class; gthread keeps client connections alive (default sync)",
+        default="gthread",
+        help="gunicorn worker class; gthread keeps client connections alive (default gthread)",
     )
     parser.add_argument(
         "--floor-lifecycles", type=int, default=300, help="in-process engine lifecycles per floor variant (0 = skip)"

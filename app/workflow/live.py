@@ -25,13 +25,10 @@ _PENDING = "ydx_live_pending"
 T = TypeVar("T")
 
 
-def take(instance_id: int, version: int) -> Any | None:
-    """Remove and return the committed workflow of `instance_id` at `version`, if cached."""
+def take_any(instance_id: int) -> tuple[int, Any] | None:
+    """Remove and return (version, workflow) of `instance_id` if cached, whatever its version."""
     with _lock:
-        entry = _entries.pop(instance_id, None)
-    if entry is None or entry[0] != version:
-        return None
-    return entry[1]
+        return _entries.pop(instance_id, None)
 
 
 def read(instance_id: int, version: int, reader: Callable[[Any], T]) -> T | None:

@@ -20,7 +20,7 @@ from flask import g, has_app_context
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Integer, bindparam, case, func, insert, null, select, update
 
 from app.errors import ApiError
 from app.extensions import db
@@ -183,8 +183,16 @@ _SET_STAGE = Hot(
     .where(Application.__table__.c.id == bindparam("application_id_"))
     .values(stage=bindparam("stage_"), updated_at=bindparam("now_"))
 )
-_LOCK_HEADER = Hot(
-    select(_INSTANCES.c.version, _INSTANCES.c.definition_id, _INSTANCES.c.serializer_version)
+# Locks the row; the state comes back only when the cached workflow is not the committed one.
+_LOCK = Hot(
+    select(
+        _INSTANCES.c.version,
+        _INSTANCES.c.definition_id,
+        _INSTANCES.c.serializer_version,
+        case((_INSTANCES.c.version == bindparam("cached_", type_=Integer), null()), else_=_INSTANCES.c.state).label(
+            "state"
+        ),
+    )
     .where(_INSTANCES.c.id == bindparam("instance_id_"))
     .with_for_update()
 )
@@ -335,16 +343,17 @@ class Loaded:
 
 def _lock(instance_id: int) -> Loaded:
     """Lock the instance row and get its workflow: from the live cache when the cached
-    version is the committed one, else rebuilt from the stored state."""
-    header = _LOCK_HEADER.execute({"instance_id_": instance_id}).first()
+    version is the committed one, else rebuilt from the stored state (one statement)."""
+    cached = live.take_any(instance_id)
+    header = _LOCK.execute({"instance_id_": instance_id, "cached_": cached[0] if cached else -1}).first()
     if header is None:
         raise ApiError("not_found", "process instance not found", 404)
     if header.serializer_version != SERIALIZER_VERSION:
         raise ApiError("unsupported_state", f"instance state format {header.serializer_version} is not supported", 409)
-    workflow = live.take(instance_id, header.version)
-    if workflow is None:
-        state = _READ_STATE.execute({"instance_id_": instance_id}).scalar()
-        workflow = load_state(_process(header.definition_id), state)
+    if cached is not None and cached[0] == header.version:
+        workflow = cached[1]
+    else:
+        workflow = load_state(_process(header.definition_id), header.state)
     return Loaded(instance_id, header.version, _definition(header.definition_id), workflow)
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from sqlalchemy import select
+
 COMMITTEE = {"meeting_at": "2026-11-21T15:00:00+08:00", "members": ["王委员", "李委员", "赵委员"]}
 
 
@@ -274,3 +276,24 @@ def test_a_centralized_team_without_approvers_sends_the_decision_to_the_supervis
     )
     assert decided.status_code == 200
     assert api.application("lead_hka", no)["decision"]["final_amount"] == "50000.00"
+
+
+def test_an_instance_advanced_by_another_process_is_reloaded_from_its_row(api, fresh):
+    """Another server process may have advanced the instance since this one cached it:
+    the cached copy is then older than the row, and the row's state is used."""
+    from app.extensions import db
+    from app.models import ProcessInstance
+    from app.workflow import live
+
+    no = api.submit()
+    api.to_approval(no)
+    with fresh.app_context():
+        instance_id = db.session.scalar(select(ProcessInstance.id).where(ProcessInstance.business_key == no))
+    cached = live.take_any(instance_id)
+    assert cached is not None  # this process advanced it last
+    version, workflow = cached
+    live._entries[instance_id] = (version - 1, workflow)  # as if another process had advanced it since
+    assert api.approve("approver1", no, "approve", "100000", 12).status_code == 200
+    live.clear()  # and with nothing cached at all
+    assert api.approve("approver2", no, "approve", "95000", 12).status_code == 200
+    assert api.application("lead_hka", no)["stage"] == "disbursement"

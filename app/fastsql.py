@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import psycopg
 from flask import current_app, g, has_request_context
 from psycopg.rows import namedtuple_row
 from sqlalchemy.sql import Executable
@@ -107,6 +108,11 @@ class Hot:
                 return Result(rows, cursor.rowcount)
             cursor.execute(compiled.sql, compiled.bind(rows_in[0]))
             return Result(cursor.fetchall() if cursor.description is not None else [], cursor.rowcount)
+        except psycopg.Error as exc:
+            # As if SQLAlchemy had run it: its exception classes (IntegrityError,
+            # OperationalError → 503, …) and a lost connection invalidated in the pool.
+            connection._handle_dbapi_exception(exc, compiled.sql, rows_in, cursor, None)
+            raise  # not reached: the handler always raises
         finally:
             cursor.close()
 

@@ -72,3 +72,30 @@ def test_an_insert_that_needs_python_defaults_is_refused(fresh):
         with pytest.raises(ValueError, match="at"):
             lazy.execute({"application_id": 1, "stage": "x", "actor_id": None})
         db.session.rollback()
+
+
+def test_driver_errors_surface_as_sqlalchemy_errors(fresh):
+    """A unique violation is SQLAlchemy's IntegrityError (the submit retry relies on it) and
+    a lost connection is its OperationalError (a 503), with the connection invalidated so
+    the pool does not hand it out again."""
+    from sqlalchemy import exc, text
+
+    from app.models import Region
+
+    regions = Region.__table__
+    add_region = Hot(insert(regions))
+    region_ids = Hot(select(regions.c.id).where(regions.c.code == bindparam("code_")))
+    with fresh.test_request_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("the SQLite path is the session's own")
+        with pytest.raises(exc.IntegrityError):
+            add_region.execute({"code": "HK", "name": "重复", "default_product_id": None})
+        db.session.rollback()
+        backend = db.session.execute(text("SELECT pg_backend_pid()")).scalar()
+        with db.engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        with pytest.raises(exc.OperationalError) as lost:
+            region_ids.execute({"code_": "HK"})
+        assert lost.value.connection_invalidated
+        db.session.rollback()
+        assert region_ids.execute({"code_": "HK"}).scalar() is not None

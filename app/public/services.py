@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from app import audit
 from app.errors import ApiError, not_found
 from app.extensions import db
+from app.fastsql import Hot
 from app.models import Application, Customer, LoanProduct, Region, StageEntry, Team, team_approvers
 from app.models.base import utcnow
 from app.ratelimit import counter
@@ -31,20 +34,57 @@ def throttle(kind: str) -> None:
         )
 
 
-def _product(region: Region, code: str | None) -> LoanProduct:
+_REGIONS, _TEAMS, _PRODUCTS = Region.__table__, Team.__table__, LoanProduct.__table__
+_CUSTOMERS, _APPLICATIONS = Customer.__table__, Application.__table__
+# The region and the team that serves it (the first, by id), in one query.
+_REGION_AND_TEAM = Hot(
+    select(
+        _REGIONS.c.id,
+        _REGIONS.c.code,
+        _REGIONS.c.default_product_id,
+        _TEAMS.c.id.label("team_id"),
+        _TEAMS.c.approval_mode,
+    )
+    .select_from(_REGIONS.outerjoin(_TEAMS, _TEAMS.c.region_id == _REGIONS.c.id))
+    .where(_REGIONS.c.code == bindparam("code_"))
+    .order_by(_TEAMS.c.id)
+    .limit(1)
+)
+_PRODUCT_COLUMNS = (
+    _PRODUCTS.c.id,
+    _PRODUCTS.c.code,
+    _PRODUCTS.c.min_amount,
+    _PRODUCTS.c.max_amount,
+    _PRODUCTS.c.min_term,
+    _PRODUCTS.c.max_term,
+)
+_PRODUCT_BY_CODE = Hot(select(*_PRODUCT_COLUMNS).where(_PRODUCTS.c.code == bindparam("code_"), _PRODUCTS.c.active))
+_PRODUCT_BY_ID = Hot(select(*_PRODUCT_COLUMNS).where(_PRODUCTS.c.id == bindparam("id_")))
+_CUSTOMER_BY_ID_NUMBER = Hot(select(_CUSTOMERS.c.id).where(_CUSTOMERS.c.id_number == bindparam("id_number_")))
+_INSERT_CUSTOMER = Hot(insert(_CUSTOMERS).returning(_CUSTOMERS.c.id))
+_INSERT_APPLICATION = Hot(insert(_APPLICATIONS).returning(_APPLICATIONS.c.id))
+_APPROVERS = Hot(
+    select(team_approvers.c.user_id)
+    .where(team_approvers.c.team_id == bindparam("team_id_"))
+    .order_by(team_approvers.c.user_id)
+)
+_INSERT_STAGE = Hot(insert(StageEntry.__table__))
+
+
+def _product(default_product_id: int | None, code: str | None) -> Any:
     if code:
-        product = db.session.scalar(select(LoanProduct).where(LoanProduct.code == code, LoanProduct.active))
+        product = _PRODUCT_BY_CODE.execute({"code_": code}).first()
         if product is None:
             raise ApiError("validation_error", _("贷款产品不存在"), 422, fields={"product_code": ["unknown product"]})
         return product
-    if region.default_product_id is None:
+    if default_product_id is None:
         raise ApiError(
             "validation_error", _("该地区没有默认产品"), 422, fields={"product_code": ["required in this region"]}
         )
-    return db.session.get(LoanProduct, region.default_product_id)
+    return _PRODUCT_BY_ID.execute({"id_": default_product_id}).first()
 
 
-def _check_limits(product: LoanProduct, form: dict[str, Any]) -> None:
+def _check_limits(product: Any, form: dict[str, Any]) -> None:
     fields: dict[str, list[str]] = {}
     if not product.min_amount <= form["amount"] <= product.max_amount:
         fields["amount"] = [f"须在 {product.min_amount} 至 {product.max_amount} 元之间 (outside the product's range)"]
@@ -65,96 +105,112 @@ class SubmitConflict(Exception):
     an application number drawn twice): the whole submission is simply run again."""
 
 
-def _customer(form: dict[str, Any], region: Region) -> Customer:
+@dataclass(frozen=True)
+class Submitted:
+    """What the applicant is told: the number to quote and the stage it starts in."""
+
+    application_no: str
+    stage: str
+
+
+def _customer_id(form: dict[str, Any], region_id: int, now: datetime) -> int:
     """The customer with this ID number, created on first application.
 
     An existing customer's name and phone are never changed from the anonymous form (only
     staff maintain customer data, F10)."""
     id_number = form["id_number"].upper()
-    found = db.session.scalar(select(Customer).where(Customer.id_number == id_number))
+    found = _CUSTOMER_BY_ID_NUMBER.execute({"id_number_": id_number}).scalar()
     if found is not None:
-        return found
-    customer = Customer(name=form["name"].strip(), phone=form["phone"], id_number=id_number, region_id=region.id)
-    db.session.add(customer)
-    return customer
+        return int(found)
+    return int(
+        _INSERT_CUSTOMER.execute(
+            {
+                "name": form["name"].strip(),
+                "phone": form["phone"],
+                "id_number": id_number,
+                "region_id": region_id,
+                "profile": {},
+                "created_at": now,
+                "updated_at": now,
+            }
+        ).scalar()
+    )
 
 
-def submit(form: dict[str, Any]) -> Application:
+def submit(form: dict[str, Any]) -> Submitted:
     """Store customer + application and start the lifecycle, all in one transaction.
 
     Raises `SubmitConflict` when a unique key was taken by a concurrent transaction; the
     caller rolls back and runs the submission again (see `submit_with_retry`)."""
-    region = db.session.scalar(select(Region).where(Region.code == form["region_code"]))
-    if region is None:
+    place = _REGION_AND_TEAM.execute({"code_": form["region_code"]}).first()
+    if place is None:
         raise ApiError("validation_error", _("地区不存在"), 422, fields={"region_code": ["unknown region"]})
-    team = db.session.scalar(select(Team).where(Team.region_id == region.id).order_by(Team.id).limit(1))
-    if team is None:
+    if place.team_id is None:
         raise ApiError(
             "validation_error", _("该地区暂无服务团队"), 422, fields={"region_code": ["no team serves this region"]}
         )
-    product = _product(region, form.get("product_code"))
+    product = _product(place.default_product_id, form.get("product_code"))
     _check_limits(product, form)
-    customer = _customer(form, region)
     now = utcnow()
-    application = Application(
-        application_no=_new_number(),
-        customer=customer,
-        applicant_name=form["name"].strip(),
-        applicant_phone=form["phone"],
-        region_id=region.id,
-        team_id=team.id,
-        product_id=product.id,
-        amount=form["amount"],
-        term_months=form["term_months"],
-        purpose=form["purpose"],
-        channel=form["channel"],
-        stage="pending_assignment",
-        consent_text_version=current_app.config["YDX_CONSENT_TEXT_VERSION"],
-        consent_at=now,
-        credit_auth_text_version=current_app.config["YDX_CREDIT_AUTH_TEXT_VERSION"],
-        credit_auth_at=now,
-        client_ip=client_ip(),
-    )
-    db.session.add(application)
+    stage = "pending_assignment"
+    application_no = _new_number()
     try:
-        db.session.flush()
+        customer_id = _customer_id(form, place.id, now)
+        application_id = _INSERT_APPLICATION.execute(
+            {
+                "application_no": application_no,
+                "customer_id": customer_id,
+                "applicant_name": form["name"].strip(),
+                "applicant_phone": form["phone"],
+                "region_id": place.id,
+                "team_id": place.team_id,
+                "officer_id": None,
+                "product_id": product.id,
+                "amount": form["amount"],
+                "term_months": form["term_months"],
+                "purpose": form["purpose"],
+                "channel": form["channel"],
+                "stage": stage,
+                "consent_text_version": current_app.config["YDX_CONSENT_TEXT_VERSION"],
+                "consent_at": now,
+                "credit_auth_text_version": current_app.config["YDX_CREDIT_AUTH_TEXT_VERSION"],
+                "credit_auth_at": now,
+                "client_ip": client_ip(),
+                "created_at": now,
+                "updated_at": now,
+            }
+        ).scalar()
     except IntegrityError as exc:
         raise SubmitConflict from exc
     context = {
-        "application_id": application.id,
-        "application_no": application.application_no,
-        "team_id": team.id,
-        "region_id": region.id,
+        "application_id": application_id,
+        "application_no": application_no,
+        "team_id": place.team_id,
+        "region_id": place.id,
     }
     data = {
         **context,
-        "region_code": region.code,
-        "approval_mode": team.approval_mode,
-        "approvers": list(
-            db.session.scalars(
-                select(team_approvers.c.user_id)
-                .where(team_approvers.c.team_id == team.id)
-                .order_by(team_approvers.c.user_id)
-            )
-        ),
+        "region_code": place.code,
+        "approval_mode": place.approval_mode,
+        "approvers": _APPROVERS.execute({"team_id_": place.team_id}).scalars(),
         "product_code": product.code,
         "amount_requested": form["amount"],
         "term_requested": form["term_months"],
     }
-    db.session.add(StageEntry(application_id=application.id, stage=application.stage, actor_id=None, at=now))
-    runtime.start("loan_lifecycle", application.application_no, data, context=context, stage=application.stage)
+    _INSERT_STAGE.execute({"application_id": application_id, "stage": stage, "actor_id": None, "at": now})
+    runtime.start("loan_lifecycle", application_no, data, context=context, stage=stage)
     audit.record(
         "application.submit",
         None,
         "application",
-        application.application_no,
+        application_no,
         after={
-            "channel": application.channel,
-            "consent_text_version": application.consent_text_version,
-            "credit_auth_text_version": application.credit_auth_text_version,
+            "channel": form["channel"],
+            "consent_text_version": current_app.config["YDX_CONSENT_TEXT_VERSION"],
+            "credit_auth_text_version": current_app.config["YDX_CREDIT_AUTH_TEXT_VERSION"],
         },
     )
-    return application
+    return Submitted(application_no, stage)
 
 
 def status(application_no: str, phone: str) -> Application:
@@ -167,7 +223,7 @@ def status(application_no: str, phone: str) -> Application:
     return application
 
 
-def submit_with_retry(form: dict[str, Any], attempts: int = 3) -> Application:
+def submit_with_retry(form: dict[str, Any], attempts: int = 3) -> Submitted:
     """Submit and commit, running the whole submission again after a unique-key race."""
     from app.dispatch import commit_and_dispatch
 

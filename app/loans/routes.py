@@ -52,7 +52,7 @@ def list_applications(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 def get_application(application_no: str):  # type: ignore[no-untyped-def]
     """Stage, history, approvals, credit report, decision (if allowed), loan id."""
     who = caller()
-    detail = services.application_detail(services.get_application(application_no, who), who)
+    detail = services.application_detail(services.application_view(application_no, who), who)
     db.session.commit()
     return detail
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import filetype
@@ -26,7 +27,7 @@ from app.errors import ApiError, not_found
 from app.extensions import db
 from app.fastsql import Hot
 from app.loans.schedule import annualized_rate, build_schedule
-from app.models import Application, Attachment, HumanTask, Installment, Loan, LoanProduct
+from app.models import Application, Attachment, Customer, HumanTask, Installment, Loan, LoanProduct, StageEntry
 from app.models.base import utcnow
 from app.schemas import jsonable
 from app.workflow.registry import ServiceCall, service
@@ -89,33 +90,86 @@ def visible_approvals(application: Application, who: Caller, approvals: list[dic
     return [item for item in approvals if item.get("approver_id") == who.id]
 
 
-def _answers(application: Application) -> list[dict[str, Any]]:
+_APPLICATIONS, _CUSTOMERS, _PRODUCTS = Application.__table__, Customer.__table__, LoanProduct.__table__
+_TASK_ROWS, _STAGES, _ATTACHMENTS = HumanTask.__table__, StageEntry.__table__, Attachment.__table__
+# An application with what its detail shows beside it: customer, product code, loan id.
+_VIEW = select(
+    *_APPLICATIONS.columns,
+    _CUSTOMERS.c.name.label("customer_name"),
+    _CUSTOMERS.c.phone.label("customer_phone"),
+    _CUSTOMERS.c.id_number.label("customer_id_number"),
+    _CUSTOMERS.c.region_id.label("customer_region_id"),
+    _PRODUCTS.c.code.label("product_code"),
+    Loan.__table__.c.id.label("loan_id"),
+).select_from(
+    _APPLICATIONS.join(_CUSTOMERS, _CUSTOMERS.c.id == _APPLICATIONS.c.customer_id)
+    .join(_PRODUCTS, _PRODUCTS.c.id == _APPLICATIONS.c.product_id)
+    .outerjoin(Loan.__table__, Loan.__table__.c.application_id == _APPLICATIONS.c.id)
+)
+_VIEW_BY_NO = Hot(_VIEW.where(_APPLICATIONS.c.application_no == bindparam("no_")))
+_VIEW_BY_ID = Hot(_VIEW.where(_APPLICATIONS.c.id == bindparam("id_")))
+_ANSWERS = Hot(
+    select(_TASK_ROWS.c.completed_by_id, _TASK_ROWS.c.form_data)
+    .where(
+        _TASK_ROWS.c.application_id == bindparam("application_id_"),
+        _TASK_ROWS.c.task_key == "approve",
+        _TASK_ROWS.c.status == "completed",
+    )
+    .order_by(_TASK_ROWS.c.completed_by_id)
+)
+_HISTORY = Hot(
+    select(_STAGES.c.stage, _STAGES.c.actor_id, _STAGES.c.at)
+    .where(_STAGES.c.application_id == bindparam("application_id_"))
+    .order_by(_STAGES.c.id)
+)
+_ATTACHMENT_ROWS = Hot(
+    select(
+        _ATTACHMENTS.c.id,
+        _ATTACHMENTS.c.sha256,
+        _ATTACHMENTS.c.content_type,
+        _ATTACHMENTS.c.size,
+        _ATTACHMENTS.c.filename,
+    )
+    .where(_ATTACHMENTS.c.application_id == bindparam("application_id_"))
+    .order_by(_ATTACHMENTS.c.id)
+)
+
+
+def application_view(application_no: str, who: Caller, action: str = "application.view") -> Any:
+    """The application (with customer, product code and loan id) if within the caller's
+    scope for `action`, else 404 — one query, the scope checked on the row."""
+    view = _VIEW_BY_NO.execute({"no_": application_no}).first()
+    if view is None or not in_scope(view, who, action):
+        raise not_found("application")
+    return view
+
+
+def _answers(application_id: int) -> list[dict[str, Any]]:
     """Each approver's answer so far, by approver id (from the inbox rows, so answers show
     before the last approver has decided)."""
-    rows = db.session.execute(
-        select(HumanTask.completed_by_id, HumanTask.form_data)
-        .where(
-            HumanTask.application_id == application.id,
-            HumanTask.task_key == "approve",
-            HumanTask.status == "completed",
-        )
-        .order_by(HumanTask.completed_by_id)
-    )
+    rows = _ANSWERS.execute({"application_id_": application_id}).all()
     return [{**(form or {}), "approver_id": approver_id} for approver_id, form in rows]
 
 
-def application_detail(application: Application, who: Caller) -> dict[str, Any]:
-    """Stage, history, approvals, credit report, decision (when allowed) and loan id."""
+def application_detail(application: Any, who: Caller) -> dict[str, Any]:
+    """Stage, history, approvals, credit report, decision (when allowed) and loan id, from
+    an `application_view` row."""
     from app.customers.services import customer_view
     from app.workflow import runtime
 
     instance_id, data = runtime.application_instance_data(application.id)
-    approvals = _answers(application)
+    approvals = _answers(application.id)
     mode = data.get("approval_mode")
     decision = data.get("decision")
-    loan_id = db.session.scalar(select(Loan.id).where(Loan.application_id == application.id))
-    product = db.session.get(LoanProduct, application.product_id)
-    attachments = db.session.scalars(select(Attachment).where(Attachment.application_id == application.id)).all()
+    attachments = _ATTACHMENT_ROWS.execute({"application_id_": application.id}).all()
+    history = _HISTORY.execute({"application_id_": application.id}).all()
+    customer = SimpleNamespace(
+        id=application.customer_id,
+        name=application.customer_name,
+        phone=application.customer_phone,
+        id_number=application.customer_id_number,
+        region_id=application.customer_region_id,
+    )
     result = {
         "application_no": application.application_no,
         "stage": application.stage,
@@ -123,17 +177,16 @@ def application_detail(application: Application, who: Caller) -> dict[str, Any]:
         "amount": application.amount,
         "term_months": application.term_months,
         "purpose": application.purpose,
-        "product_code": product.code if product else None,
+        "product_code": application.product_code,
         "team_id": application.team_id,
         "region_id": application.region_id,
         "officer_id": application.officer_id,
         "approval_mode": mode,
         "created_at": application.created_at.isoformat(),
         "updated_at": application.updated_at.isoformat(),
-        "customer": customer_view(application.customer, who),
+        "customer": customer_view(customer, who),
         "history": [
-            {"stage": entry.stage, "actor_id": entry.actor_id, "at": entry.at.isoformat()}
-            for entry in application.history
+            {"stage": entry.stage, "actor_id": entry.actor_id, "at": entry.at.isoformat()} for entry in history
         ],
         "approvals": [
             {k: item.get(k) for k in ("approver_id", "decision", "amount", "term_months", "comment")}
@@ -145,7 +198,7 @@ def application_detail(application: Application, who: Caller) -> dict[str, Any]:
             {"id": a.id, "sha256": a.sha256, "content_type": a.content_type, "size": a.size, "filename": a.filename}
             for a in attachments
         ],
-        "loan_id": loan_id,
+        "loan_id": application.loan_id,
         "process_instance_id": instance_id,
     }
     if mode == "committee" and may_see_decision(application, who, mode):
@@ -166,7 +219,7 @@ def application_context(task: HumanTask, data: dict[str, Any], who: Caller) -> d
     """What a task's performer needs to see (application, customer, prior answers)."""
     from app.tasks.forms import escalated_fields
 
-    application = db.session.get(Application, task.application_id) if task.application_id else None
+    application = _VIEW_BY_ID.execute({"id_": task.application_id}).first() if task.application_id else None
     context: dict[str, Any] = {}
     if application is not None:
         detail = application_detail(application, who)

@@ -23,11 +23,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import psycopg
-from flask import current_app, g, has_request_context
+from flask import g, has_request_context
 from psycopg.rows import namedtuple_row
 from sqlalchemy.sql import Executable
-from sqlalchemy.sql.dml import Insert, Update
+from sqlalchemy.sql.dml import Insert, UpdateBase
 
+from app import sqlstats
 from app.extensions import db
 
 Params = Mapping[str, Any]
@@ -81,7 +82,7 @@ class Hot:
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
         self._compiled: dict[tuple[str, frozenset[str]], _Compiled] = {}
-        self._returns_rows = bool(getattr(statement, "_returning", None)) or not isinstance(statement, Insert | Update)
+        self._returns_rows = bool(getattr(statement, "_returning", None)) or not isinstance(statement, UpdateBase)
 
     def execute(self, params: Params | Sequence[Params]) -> Result:
         """Run with one parameter set (or several: an executemany) in the session's transaction."""
@@ -107,7 +108,7 @@ class Hot:
                             break
                 return Result(rows, cursor.rowcount)
             cursor.execute(compiled.sql, compiled.bind(rows_in[0]))
-            return Result(cursor.fetchall() if cursor.description is not None else [], cursor.rowcount)
+            return Result(cursor.fetchall() if self._returns_rows else [], cursor.rowcount)
         except psycopg.Error as exc:
             # As if SQLAlchemy had run it: its exception classes (IntegrityError,
             # OperationalError → 503, …) and a lost connection invalidated in the pool.
@@ -153,5 +154,5 @@ def _compile(statement: Executable, dialect: Any, sample: Params) -> _Compiled:
 def _count() -> None:
     """Keep the `X-SQL-Statements` figure right (see app/sqlstats.py): an executemany
     counts once, as SQLAlchemy's cursor event does."""
-    if has_request_context() and current_app.config.get("YDX_SQL_STATS"):
+    if sqlstats.enabled and has_request_context():
         g.sql_statements = g.get("sql_statements", 0) + 1

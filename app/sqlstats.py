@@ -11,11 +11,16 @@ from sqlalchemy import event
 
 from app.extensions import db
 
+# Set once any app in this process counts statements (only the benchmark does).
+enabled = False
+
 
 def init_app(app: Flask) -> None:
     """Install the counters when enabled."""
+    global enabled
     if not app.config.get("YDX_SQL_STATS"):
         return
+    enabled = True
     with app.app_context():
         engine = db.engine
 

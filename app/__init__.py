@@ -30,6 +30,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     logging.getLogger("spiff").setLevel(logging.WARNING)
     register_proxy_fix(app)
     register_extensions(app)
+    register_read_requests(app)
     register_auth(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -65,6 +66,21 @@ def register_extensions(app: Flask) -> None:
 # Built once: `Locale.parse("zh_CN")` scans Babel's ~1000 locale ids on every call
 # (about 0.5 ms), and Flask-Babel parses what the selector returns unless it is a Locale.
 _LOCALES = {"zh_CN": Locale.parse("zh_CN"), "en": Locale.parse("en")}
+
+
+def register_read_requests(app: Flask) -> None:
+    """API reads on PostgreSQL run their statements in autocommit: no BEGIN and ROLLBACK
+    round trips around a list or a detail. Each statement still sees committed data only,
+    exactly as the statements of a read-committed transaction do; a read that records an
+    audit row commits that single INSERT."""
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            return
+
+    @app.before_request
+    def _autocommit_reads() -> None:
+        if request.method in ("GET", "HEAD") and request.path.startswith("/api/"):
+            db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 def _select_locale() -> Locale:

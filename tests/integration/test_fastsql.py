@@ -99,3 +99,17 @@ def test_driver_errors_surface_as_sqlalchemy_errors(fresh):
         assert lost.value.connection_invalidated
         db.session.rollback()
         assert region_ids.execute({"code_": "HK"}).scalar() is not None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "autocommit"),
+    [("GET", "/api/v1/tasks", True), ("POST", "/api/v1/tasks/1/complete", False), ("GET", "/console", False)],
+)
+def test_api_reads_run_without_a_transaction_on_postgresql(fresh, method, path, autocommit):
+    """No BEGIN/ROLLBACK round trips around an API read; writes keep their transaction."""
+    with fresh.test_request_context(path, method=method):
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite keeps its BEGIN IMMEDIATE transactions")
+        fresh.preprocess_request()
+        assert db.session.connection().connection.driver_connection.autocommit is autocommit
+        db.session.remove()

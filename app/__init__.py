@@ -9,6 +9,7 @@ from typing import Any
 
 from babel import Locale
 from flask import Flask, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -29,6 +30,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO)
     logging.getLogger("spiff").setLevel(logging.WARNING)
     register_proxy_fix(app)
+    app.session_interface = _SessionInterface()
     register_extensions(app)
     register_read_requests(app)
     register_auth(app)
@@ -66,6 +68,17 @@ def register_extensions(app: Flask) -> None:
 # Built once: `Locale.parse("zh_CN")` scans Babel's ~1000 locale ids on every call
 # (about 0.5 ms), and Flask-Babel parses what the selector returns unless it is a Locale.
 _LOCALES = {"zh_CN": Locale.parse("zh_CN"), "en": Locale.parse("en")}
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions with the signer built once per app instead of on
+    every request (most requests are bearer-token API calls that carry no cookie)."""
+
+    def get_signing_serializer(self, app: Flask):  # type: ignore[no-untyped-def]
+        found = app.extensions.get("ydx_session_serializer")
+        if found is None:
+            found = app.extensions["ydx_session_serializer"] = super().get_signing_serializer(app)
+        return found
 
 
 def register_read_requests(app: Flask) -> None:

@@ -75,7 +75,13 @@ def authenticate(username: str, password: str) -> User:
 
 
 def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="ydx-api-token")
+    """Built once per app (every API request verifies a token with it)."""
+    found = current_app.extensions.get("ydx_token_serializer")
+    if found is None:
+        found = current_app.extensions["ydx_token_serializer"] = URLSafeSerializer(
+            current_app.config["SECRET_KEY"], salt="ydx-api-token"
+        )
+    return found
 
 
 def issue_token(user: User) -> str:

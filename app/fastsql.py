@@ -23,7 +23,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import psycopg
-from flask import g, has_request_context
 from psycopg.rows import namedtuple_row
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.dml import Insert, UpdateBase
@@ -154,5 +153,5 @@ def _compile(statement: Executable, dialect: Any, sample: Params) -> _Compiled:
 def _count() -> None:
     """Keep the `X-SQL-Statements` figure right (see app/sqlstats.py): an executemany
     counts once, as SQLAlchemy's cursor event does."""
-    if sqlstats.enabled and has_request_context():
-        g.sql_statements = g.get("sql_statements", 0) + 1
+    if sqlstats.enabled:
+        sqlstats.count_statement()

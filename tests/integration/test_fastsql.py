@@ -113,3 +113,19 @@ def test_api_reads_run_without_a_transaction_on_postgresql(fresh, method, path, 
         fresh.preprocess_request()
         assert db.session.connection().connection.driver_connection.autocommit is autocommit
         db.session.remove()
+
+
+def test_sql_counters_include_hot_statements(fresh):
+    """The benchmark's X-SQL-* headers count statements of both paths and the commits."""
+    from tests.conftest import Api, make_app
+
+    counted = make_app(YDX_SQL_STATS=True)
+    api = Api(counted.test_client())
+    no = api.submit()
+    listed = api.get("lead_hka", f"/api/v1/tasks?scope=candidate&application_no={no}")
+    assert int(listed.headers["X-SQL-Statements"]) >= 1
+    assert listed.headers["X-SQL-Commits"] == "0"
+    done = api.complete("lead_hka", no, "assign_officer", {"officer_id": api.user_id("officer_hka1")}, "candidate")
+    assert done.status_code == 200
+    assert int(done.headers["X-SQL-Statements"]) >= 5  # task, close, lock+state, new task, stage, audit …
+    assert done.headers["X-SQL-Commits"] == "1"

@@ -236,11 +236,14 @@ def application_context(task: HumanTask, data: dict[str, Any], who: Caller) -> d
 # --- attachments ------------------------------------------------------------------
 
 
+_ATTACHMENT_IDS = Hot(select(_ATTACHMENTS.c.id).where(_ATTACHMENTS.c.application_id == bindparam("application_id_")))
+
+
 def attachment_ids_of(application_id: int | None) -> set[int]:
     """Ids of the attachments uploaded to an application."""
     if application_id is None:
         return set()
-    return set(db.session.scalars(select(Attachment.id).where(Attachment.application_id == application_id)))
+    return set(_ATTACHMENT_IDS.execute({"application_id_": application_id}).scalars())
 
 
 def store_attachment(application: Application, upload: FileStorage | None, who: Caller) -> Attachment:

@@ -13,12 +13,16 @@ from decimal import Decimal
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 
 from app.extensions import db
 from app.fastsql import Hot
 from app.models import Application, LoanProduct, User, user_roles
+from app.models.base import utcnow
 from app.workflow.registry import FormContext, form
+
+_PRODUCTS = LoanProduct.__table__
+_APPLICATIONS = Application.__table__
 
 DECISIONS = ("approve", "reject")
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -73,15 +77,27 @@ class AssignOfficerForm(Schema):
     officer_id = Id(required=True)
 
 
+_USERS = User.__table__
+_SET_OFFICER = Hot(
+    update(_APPLICATIONS)
+    .where(_APPLICATIONS.c.id == bindparam("application_id_"))
+    .values(officer_id=bindparam("officer_id_"), updated_at=bindparam("now_"))
+)
+_TEAM_OFFICER = Hot(
+    select(_USERS.c.id)
+    .join(user_roles, user_roles.c.user_id == _USERS.c.id)
+    .where(
+        _USERS.c.id == bindparam("user_id_"),
+        _USERS.c.active,
+        _USERS.c.team_id == bindparam("team_id_"),
+        user_roles.c.role_code == "officer",
+    )
+)
+
+
 def _record_officer(task: Any, clean: dict[str, Any]) -> None:
     """The assigned officer owns the application from now on (data scope `own`)."""
-    from sqlalchemy import update
-
-    from app.models import Application
-
-    db.session.execute(
-        update(Application).where(Application.id == task.application_id).values(officer_id=clean["officer_id"])
-    )
+    _SET_OFFICER.execute({"application_id_": task.application_id, "officer_id_": clean["officer_id"], "now_": utcnow()})
 
 
 @form(
@@ -92,16 +108,7 @@ def _record_officer(task: Any, clean: dict[str, Any]) -> None:
 def assign_officer(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """The chosen officer must be an active officer of the application's team."""
     clean = _load(AssignOfficerForm(), payload)
-    officer = db.session.scalar(
-        select(User)
-        .join(user_roles, user_roles.c.user_id == User.id)
-        .where(
-            User.id == clean["officer_id"],
-            User.active,
-            User.team_id == ctx.team_id,
-            user_roles.c.role_code == "officer",
-        )
-    )
+    officer = _TEAM_OFFICER.execute({"user_id_": clean["officer_id"], "team_id_": ctx.team_id}).first()
     if officer is None:
         raise ValidationError({"officer_id": ["不是本团队的客户经理 (not an officer of this team)"]})
     return clean
@@ -217,8 +224,6 @@ _DECISION_FIELDS = (
 )
 
 
-_PRODUCTS = LoanProduct.__table__
-_APPLICATIONS = Application.__table__
 _PRODUCT_LIMITS = Hot(
     select(_PRODUCTS.c.min_amount, _PRODUCTS.c.max_amount, _PRODUCTS.c.min_term, _PRODUCTS.c.max_term)
     .join(_APPLICATIONS, _APPLICATIONS.c.product_id == _PRODUCTS.c.id)

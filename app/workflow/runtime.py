@@ -175,6 +175,7 @@ def _project(workflow: Any, definition: DefinitionInfo, now: datetime, completed
 # Hot statements are built once against the tables (plain Core: no ORM bulk path, no
 # per-call statement construction); each advance only binds values.
 _INSTANCES = ProcessInstance.__table__
+_INSERT_INSTANCE = Hot(insert(_INSTANCES).returning(_INSTANCES.c.id))
 _INSERT_TASKS = Hot(insert(HumanTask.__table__))
 _INSERT_STAGE = Hot(insert(StageEntry.__table__))
 _INSERT_OUTBOX = Hot(insert(Outbox.__table__).returning(Outbox.__table__.c.id))
@@ -269,8 +270,9 @@ def start(
     context: dict[str, Any],
     actor_id: int | None = None,
     stage: str | None = None,
-) -> ProcessInstance:
-    """Start the newest version of `process_key` and run it to its first waiting points.
+) -> int:
+    """Start the newest version of `process_key`, run it to its first waiting points and
+    return the new instance id.
 
     `stage` is the stage the business row was created in, so reaching it again is not
     recorded as a change."""
@@ -284,23 +286,23 @@ def start(
     _run(workflow.do_engine_steps)
     now = utcnow()
     projection = _project(workflow, definition, now)
-    instance = ProcessInstance(
-        definition_id=definition.id,
-        business_key=business_key,
-        application_id=context.get("application_id"),
-        status="completed" if workflow.completed else "running",
-        state=dump_state(workflow),
-        serializer_version=SERIALIZER_VERSION,
-        version=1,
-        created_at=now,
-        updated_at=now,
-        completed_at=now if workflow.completed else None,
-    )
-    db.session.add(instance)
-    db.session.flush()
-    _write(instance.id, projection, workflow, actor_id, now)
-    live.stage(db.session(), instance.id, 1, workflow)
-    return instance
+    instance_id = _INSERT_INSTANCE.execute(
+        {
+            "definition_id": definition.id,
+            "business_key": business_key,
+            "application_id": context.get("application_id"),
+            "status": "completed" if workflow.completed else "running",
+            "state": dump_state(workflow),
+            "serializer_version": SERIALIZER_VERSION,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+            "completed_at": now if workflow.completed else None,
+        }
+    ).scalar()
+    _write(instance_id, projection, workflow, actor_id, now)
+    live.stage(db.session(), instance_id, 1, workflow)
+    return int(instance_id)
 
 
 @dataclass(frozen=True)

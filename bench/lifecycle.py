@@ -2,14 +2,14 @@
 """End-to-end throughput of the loan lifecycle, over HTTP and in the bare engine.
 
 Run from the repository root: `.venv/bin/python bench/lifecycle.py [--lifecycles N]
-[--clients C] [--workers W]` (or `make bench`).
+[--clients C] [--workers W] [--worker-class gthread|sync]` (or `make bench`).
 
 1. Engine floor: the same diagram driven in-process through SpiffWorkflow, no database,
    once as is and once with a `dump_state`/`load_state` round trip after every step.
 2. A throw-away PostgreSQL database `ydx_bench` (dropped with FORCE, recreated, migrated,
    demo data seeded, processes deployed).
-3. gunicorn with W sync workers on a free loopback port (service tasks in-process, SQL
-   counters on), C client threads with keep-alive `http.client` connections driving N
+3. gunicorn with W workers (gthread × 1 thread by default, keep-alive; or sync) on a free
+   loopback port (service tasks in-process, SQL counters on), C client threads with keep-alive `http.client` connections driving N
    centralized HK lifecycles: submit → assign_officer → onsite_visit → collect_materials
    → approve ×2 → detail with stage `disbursement`.
 4. Throughput, latency percentiles per endpoint kind, SQL statements/commits per request

@@ -356,7 +356,7 @@ def create_loan(application_id: int, amount: Decimal, term_months: int, start: d
         }
     ).scalar()
     db.session.execute(  # one multi-row INSERT
-        insert(Installment),
+        insert(Installment.__table__),
         [
             {
                 "loan_id": loan_id,

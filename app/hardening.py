@@ -111,6 +111,9 @@ class Blueprint(SmorestBlueprint):
     ARGUMENTS_PARSER = SafeParser()
 
 
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
 def init_app(app: Flask) -> None:
     """Install the JSON provider and refuse NUL characters in paths, queries and forms."""
     app.json_provider_class = SafeJSONProvider
@@ -119,10 +122,13 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _refuse_bad_text() -> None:
         texts = [request.path]
-        for source in (request.args, request.form):
+        sources = [request.args]
+        if request.mimetype in FORM_TYPES:  # JSON bodies are checked by the JSON parser
+            sources.append(request.form)
+            texts.extend(upload.filename or "" for upload in request.files.values())
+        for source in sources:
             for key, value in source.items(multi=True):
                 texts.extend((key, value))
-        texts.extend(upload.filename or "" for upload in request.files.values())
         for text in texts:
             problem = bad_text(text)
             if problem:

@@ -132,23 +132,26 @@ def forget_tokens() -> None:
 
 
 def user_for_token(token: str) -> TokenUser | None:
-    """The active user behind a valid, unexpired, unrevoked token, else None."""
+    """The active user behind a valid, unexpired, unrevoked token, else None.
+
+    The cache is keyed by the whole signed token: a hit is a string this process has
+    already verified, so neither the signature nor the row is checked again."""
+    cached = _TOKEN_CACHE.get(token)
+    if cached is not None and cached[0] > time.monotonic() and cached[2] > utcnow():
+        return cached[1]
     token_id = _token_id(token)
     if token_id is None:
         return None
-    cached = _TOKEN_CACHE.get(token_id)
-    if cached is not None and cached[0] > time.monotonic() and cached[2] > utcnow():
-        return cached[1]
     row = _TOKEN_QUERY.execute({"token_id": token_id}).first()
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow() or not row.active:
-        _TOKEN_CACHE.pop(token_id, None)
+        _TOKEN_CACHE.pop(token, None)
         return None
     user = TokenUser(row.user_id, row.password_changed_at)
     ttl = current_app.config.get("YDX_TOKEN_CACHE_SECONDS", 0)
     if ttl > 0:
         if len(_TOKEN_CACHE) >= _TOKEN_CACHE_MAX:
             _TOKEN_CACHE.clear()
-        _TOKEN_CACHE[token_id] = (time.monotonic() + ttl, user, row.expires_at)
+        _TOKEN_CACHE[token] = (time.monotonic() + ttl, user, row.expires_at)
     return user
 
 

@@ -120,7 +120,8 @@ class TokenUser(UserMixin):
 # cached grants and profiles), so most requests need no token query. Any change to users or
 # tokens made through this process (logout, password change, deactivation, any UPDATE or
 # DELETE of app_user / api_token) empties the cache at once and again after its commit;
-# other processes see it within those seconds. 0 turns the cache off.
+# other processes see it within those seconds. 0 turns the cache off. (Hot statements of
+# app/fastsql.py bypass these session events: none of them writes app_user or api_token.)
 _TOKEN_CACHE: dict[str, tuple[float, TokenUser, datetime]] = {}
 _TOKEN_CACHE_MAX = 10_000
 _AUTH_TABLES = frozenset({"app_user", "api_token"})

@@ -355,7 +355,10 @@ def _lock(instance_id: int) -> Loaded:
     if cached is not None and cached[0] == header.version:
         workflow = cached[1]
     else:
-        workflow = load_state(_process(header.definition_id), header.state)
+        state = header.state
+        if state is None:  # a concurrent commit moved the version under a CASE already evaluated
+            state = _READ_STATE.execute({"instance_id_": instance_id}).scalar()
+        workflow = load_state(_process(header.definition_id), state)
     return Loaded(instance_id, header.version, _definition(header.definition_id), workflow)
 
 

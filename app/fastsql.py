@@ -86,11 +86,11 @@ class Hot:
     def execute(self, params: Params | Sequence[Params]) -> Result:
         """Run with one parameter set (or several: an executemany) in the session's transaction."""
         session = db.session()
-        if session.get_bind().dialect.name != "postgresql":
+        connection = session.connection()
+        if connection.dialect.name != "postgresql":
             return self._via_session(session, params)
         if not session._is_clean():
             session.flush()
-        connection = session.connection()
         rows_in = [params] if isinstance(params, Mapping) else list(params)
         many = len(rows_in) > 1  # psycopg runs executemany in pipeline mode: worth it for several rows only
         compiled = self._compile(connection.dialect, rows_in[0])

@@ -77,7 +77,6 @@ def visibility(who: Caller, scope: str | None = None) -> ColumnElement[bool]:
 
 
 _INBOX_ORDER = (_TASKS.c.priority.desc(), _TASKS.c.due_at.is_(None), _TASKS.c.due_at, _TASKS.c.id)
-_STATUS_FILTERS = {"open": "open", "completed": "completed", "all": None}
 _MINE_PAGES: dict[tuple[bool, bool, str], Hot] = {}
 
 
@@ -92,8 +91,8 @@ def _mine_page(by_application: bool, by_key: bool, status: str) -> Hot:
             where.append(_TASKS.c.application_no == bindparam("application_no_"))
         if by_key:
             where.append(_TASKS.c.task_key == bindparam("task_key_"))
-        if _STATUS_FILTERS[status]:
-            where.append(_TASKS.c.status == _STATUS_FILTERS[status])
+        if status != "all":
+            where.append(_TASKS.c.status == status)
         found = _MINE_PAGES[shape] = Hot(
             _SELECT_TASKS.where(*where).order_by(*_INBOX_ORDER).limit(bindparam("limit_")).offset(bindparam("offset_"))
         )
@@ -119,8 +118,8 @@ def list_tasks(
             where.append(HumanTask.application_no == application_no)
         if task_key:
             where.append(HumanTask.task_key == task_key)
-        if _STATUS_FILTERS[status]:
-            where.append(HumanTask.status == _STATUS_FILTERS[status])
+        if status != "all":
+            where.append(HumanTask.status == status)
         return where
 
     if scope == "mine":

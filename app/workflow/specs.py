@@ -77,7 +77,7 @@ REGISTRY = _build_registry()
 # Dumping state uses SpiffWorkflow's encoder mode: containers are passed to the JSON
 # encoder as they are and only non-JSON values (Decimal, date, UUID, …) are converted, in
 # the encoder's `default` hook, instead of a recursive copy of every task's data first
-# (about half the cost of a dump). It is a separate registry because the mode is a flag
+# (a quarter less time per dump, measured on the final lifecycle state). It is a separate registry because the mode is a flag
 # on the registry object, and REGISTRY is shared by threads for everything else.
 _DUMP_REGISTRY = _build_registry()
 _DUMP_REGISTRY._encoder_mode = True

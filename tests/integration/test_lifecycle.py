@@ -280,7 +280,9 @@ def test_a_centralized_team_without_approvers_sends_the_decision_to_the_supervis
 
 def test_an_instance_advanced_by_another_process_is_reloaded_from_its_row(api, fresh):
     """Another server process may have advanced the instance since this one cached it:
-    the cached copy is then older than the row, and the row's state is used."""
+    the cached copy is then older than the row, and the row's state must be used. Here
+    the stale copy lacks approver1's rejection; using it would lose that answer (and the
+    version check would refuse the write) instead of sending the case to the supervisor."""
     from app.extensions import db
     from app.models import ProcessInstance
     from app.workflow import live
@@ -289,11 +291,10 @@ def test_an_instance_advanced_by_another_process_is_reloaded_from_its_row(api, f
     api.to_approval(no)
     with fresh.app_context():
         instance_id = db.session.scalar(select(ProcessInstance.id).where(ProcessInstance.business_key == no))
-    cached = live.take_any(instance_id)
-    assert cached is not None  # this process advanced it last
-    version, workflow = cached
-    live._entries[instance_id] = (version - 1, workflow)  # as if another process had advanced it since
-    assert api.approve("approver1", no, "approve", "100000", 12).status_code == 200
-    live.clear()  # and with nothing cached at all
+    stale = live.take_any(instance_id)
+    assert stale is not None  # this process advanced it last
+    assert api.approve("approver1", no, "reject", "100000", 12).status_code == 200  # loaded from the row
+    live._entries[instance_id] = stale  # as if this process had missed that advance
     assert api.approve("approver2", no, "approve", "95000", 12).status_code == 200
-    assert api.application("lead_hka", no)["stage"] == "disbursement"
+    assert api.application("lead_hka", no)["stage"] == "approval"
+    assert supervisor_task(api, no)["task_key"] == "supervisor_decide"

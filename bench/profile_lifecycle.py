@@ -51,6 +51,17 @@ def cpu_seconds(pid: int) -> float:
     return stat[2]
 
 
+def _profile_only(client: bench.Client, kind: str) -> None:
+    """Send `X-Profile: 1` only with the requests of one kind."""
+    call = client.call
+
+    def tagged(kind_: str, *args: object, **kwargs: object) -> bench.Reply:
+        client.extra_headers = {"X-Profile": "1"} if kind_ == kind else {}
+        return call(kind_, *args, **kwargs)  # type: ignore[arg-type]
+
+    client.call = tagged  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--lifecycles", type=int, default=100)
@@ -60,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-profile", action="store_true", help="only measure the worker's CPU")
     parser.add_argument("--keep-database", action="store_true", help="reuse ydx_bench as it is")
     parser.add_argument("--save", metavar="FILE", help="also keep the raw profile (pstats format) in FILE")
+    parser.add_argument(
+        "--only",
+        metavar="KIND",
+        choices=("submit", "list", "complete", "detail"),
+        help="profile only the requests of one kind (submit, list, complete, detail)",
+    )
     args = parser.parse_args(argv)
     if args.lifecycles < 1 or args.warmup < 0:
         parser.error("counts must be positive")
@@ -80,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
                     return 1
             seq += args.warmup
             pid = worker_pid(server.pid)
-            client.extra_headers = {"X-Profile": "1"}
+            if args.only:
+                _profile_only(client, args.only)
+            else:
+                client.extra_headers = {"X-Profile": "1"}
             cpu_before, started = cpu_seconds(pid), time.perf_counter()
             ok = all(bench.run_lifecycle(client, staff, seq + i) for i in range(args.lifecycles))
             cpu, elapsed = cpu_seconds(pid) - cpu_before, time.perf_counter() - started

@@ -32,7 +32,7 @@ def user_json(user: Any) -> dict[str, Any]:
 
 
 @blp.route("/login", methods=["POST"])
-@blp.arguments(LoginArgs)
+@blp.arguments(LoginArgs())
 def login(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     """Exchange username + password for a bearer token (401 without saying which was wrong)."""
     user = services.authenticate(args["username"], args["password"])
@@ -61,7 +61,7 @@ def me():  # type: ignore[no-untyped-def]
 
 
 @blp.route("/password", methods=["POST"])
-@blp.arguments(PasswordArgs)
+@blp.arguments(PasswordArgs())
 def change_password(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     """Change the password; all tokens and sessions of the user end."""
     services.change_password(caller().user, args["current_password"], args["new_password"])

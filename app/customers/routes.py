@@ -20,7 +20,7 @@ class CustomerArgs(PageArgs):
 
 
 @blp.route("")
-@blp.arguments(CustomerArgs, location="query")
+@blp.arguments(CustomerArgs(), location="query")
 @requires("customer.view")
 def list_customers(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     """Customers of applications within the caller's scope."""

@@ -24,7 +24,7 @@ class ApplicationArgs(PageArgs):
 
 
 @blp.route("/applications")
-@blp.arguments(ApplicationArgs, location="query")
+@blp.arguments(ApplicationArgs(), location="query")
 @requires("application.view")
 def list_applications(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     """Applications within the caller's data scope."""

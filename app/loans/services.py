@@ -318,6 +318,25 @@ _PRODUCT_OF_APPLICATION = Hot(
     .where(Application.id == bindparam("application_id_"))
 )
 _INSERT_LOAN = Hot(insert(_LOANS).returning(_LOANS.c.id))
+_INSTALLMENTS = Installment.__table__
+_SCHEDULE_COLUMNS = ("seq", "due_date", "principal", "interest", "payment", "balance")
+_INSERT_SCHEDULES: dict[int, Hot] = {}
+
+
+def _insert_schedule(count: int) -> Hot:
+    """One multi-row INSERT of `count` installments (built once per term length)."""
+    found = _INSERT_SCHEDULES.get(count)
+    if found is None:
+        columns = ("loan_id", *_SCHEDULE_COLUMNS)
+        found = _INSERT_SCHEDULES[count] = Hot(
+            insert(_INSTALLMENTS).values(
+                [
+                    {column: bindparam(f"{column}_{i}_", type_=_INSTALLMENTS.c[column].type) for column in columns}
+                    for i in range(count)
+                ]
+            )
+        )
+    return found
 
 
 @dataclass(frozen=True)
@@ -355,21 +374,11 @@ def create_loan(application_id: int, amount: Decimal, term_months: int, start: d
             "created_at": utcnow(),
         }
     ).scalar()
-    db.session.execute(  # one multi-row INSERT
-        insert(Installment.__table__),
-        [
-            {
-                "loan_id": loan_id,
-                "seq": item.seq,
-                "due_date": item.due_date,
-                "principal": item.principal,
-                "interest": item.interest,
-                "payment": item.payment,
-                "balance": item.balance,
-            }
-            for item in schedule
-        ],
-    )
+    rows = {
+        f"{column}_{i}_": getattr(item, column) for i, item in enumerate(schedule) for column in _SCHEDULE_COLUMNS
+    }
+    rows.update({f"loan_id_{i}_": loan_id for i in range(len(schedule))})
+    _insert_schedule(len(schedule)).execute(rows)
     return CreatedLoan(loan_id, apr)
 
 

@@ -90,7 +90,7 @@ def instance(instance_id: int):  # type: ignore[no-untyped-def]
         },
     }
 )
-@blp.arguments(VersionArgs, location="query")
+@blp.arguments(VersionArgs(), location="query")
 @requires("decision.evaluate")
 def evaluate(args: dict, decision_id: str):  # type: ignore[no-untyped-def]
     """Evaluate the newest (or `?version=`) deployed table with the given inputs."""

@@ -12,7 +12,7 @@ blp = Blueprint("public", __name__, url_prefix="/api/v1/public", description="хо
 
 
 @blp.route("/applications", methods=["POST"])
-@blp.arguments(ApplicationForm)
+@blp.arguments(ApplicationForm())
 @blp.response(201, SubmittedSchema)
 def submit(form: dict[str, Any]):  # type: ignore[no-untyped-def]
     """Submit a loan application; both consents must be `true`."""
@@ -22,7 +22,7 @@ def submit(form: dict[str, Any]):  # type: ignore[no-untyped-def]
 
 
 @blp.route("/applications/<application_no>")
-@blp.arguments(StatusArgs, location="query")
+@blp.arguments(StatusArgs(), location="query")
 @blp.response(200, StatusSchema)
 def status(args: dict[str, Any], application_no: str):  # type: ignore[no-untyped-def]
     """Stage of an application, given its number and the applicant's phone."""

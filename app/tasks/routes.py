@@ -5,19 +5,24 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from flask import request
+from flask import Response, jsonify, request
 
 from app.auth.permissions import caller, requires
 from app.dispatch import commit_and_dispatch
 from app.hardening import Blueprint
 from app.tasks import services
-from app.tasks.schemas import AssignArgs, TaskDetailSchema, TaskListArgs, TaskPage, TaskSchema
+from app.tasks.schemas import AssignArgs, TaskDetailSchema, TaskListArgs, TaskPage, TaskSchema, task_json
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="任务收件箱 Task inbox")
 
 
+def _task_response(task: services.TaskRow) -> Response:
+    """The documented `TaskSchema`, serialized by `task_json` (same output, less CPU)."""
+    return jsonify(task_json(task))
+
+
 @blp.route("")
-@blp.arguments(TaskListArgs, location="query")
+@blp.arguments(TaskListArgs(), location="query")
 @blp.response(200, TaskPage)
 @requires("task.inbox")
 def list_tasks(args: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -31,7 +36,7 @@ def list_tasks(args: dict[str, Any]):  # type: ignore[no-untyped-def]
         application_no=args["application_no"],
         task_key=args["task_key"],
     )
-    return {"items": items, "total": total}
+    return jsonify({"items": [task_json(task) for task in items], "total": total})
 
 
 @blp.route("/<int(max=2147483647):task_id>")
@@ -52,7 +57,7 @@ def claim(task_id: int):  # type: ignore[no-untyped-def]
     """Take a candidate task."""
     task = services.claim(task_id, caller())
     commit_and_dispatch()
-    return task
+    return _task_response(task)
 
 
 @blp.route("/<int(max=2147483647):task_id>/unclaim", methods=["POST"])
@@ -62,18 +67,18 @@ def unclaim(task_id: int):  # type: ignore[no-untyped-def]
     """Give a claimed task back."""
     task = services.unclaim(task_id, caller())
     commit_and_dispatch()
-    return task
+    return _task_response(task)
 
 
 @blp.route("/<int(max=2147483647):task_id>/assign", methods=["POST"])
-@blp.arguments(AssignArgs)
+@blp.arguments(AssignArgs())
 @blp.response(200, TaskSchema)
 @requires("task.assign")
 def assign(args: dict[str, Any], task_id: int):  # type: ignore[no-untyped-def]
     """A team lead assigns a task of the team to a member."""
     task = services.assign(task_id, caller(), args["user_id"])
     commit_and_dispatch()
-    return task
+    return _task_response(task)
 
 
 _FORM_BODY = {
@@ -100,4 +105,4 @@ def complete(task_id: int):  # type: ignore[no-untyped-def]
     payload = request.get_json(silent=False) if request.data else {}
     task = services.complete(task_id, caller(), payload)
     commit_and_dispatch()
-    return task
+    return _task_response(task)

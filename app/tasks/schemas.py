@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from marshmallow import Schema, fields, validate
 
+from app.models.base import utcnow
 from app.schemas import PageArgs
 
 
@@ -38,6 +42,39 @@ class TaskSchema(Schema):
         from app.models.base import utcnow
 
         return bool(task.status == "open" and task.due_at and task.due_at < utcnow())
+
+
+_TASK_FIELDS = (
+    "id",
+    "task_key",
+    "title",
+    "process_key",
+    "process_version",
+    "application_no",
+    "assignee_id",
+    "candidate_role",
+    "team_id",
+    "status",
+    "priority",
+    "completed_by_id",
+)
+_TASK_TIMES = ("created_at", "claimed_at", "completed_at", "due_at", "escalated_at")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def task_json(task: Any) -> dict[str, Any]:
+    """What `TaskSchema().dump(task)` gives, without marshmallow's per-field machinery
+    (~0.1 ms a row): the inbox lists and every task verb answer with it. The schema stays
+    the documented contract; tests/test_task_json.py pins the two to each other."""
+    out = {name: getattr(task, name) for name in _TASK_FIELDS}
+    for name in _TASK_TIMES:
+        out[name] = _iso(getattr(task, name))
+    due = task.due_at
+    out["overdue"] = bool(task.status == "open" and due and due < utcnow())
+    return out
 
 
 class TaskPage(Schema):

@@ -99,6 +99,51 @@ def _mine_page(by_application: bool, by_key: bool, status: str) -> Hot:
     return found
 
 
+_CANDIDATE_PAGES: dict[tuple[Any, ...], Hot] = {}
+
+
+def _candidate_page(
+    who: Caller, by_application: bool, by_key: bool, status: str, params: dict[str, Any]
+) -> Hot | None:
+    """`scope=candidate` (a lead's pool, the committee's register) as a prebuilt statement:
+    the shape depends on the caller's scope and how many roles/teams/regions they hold, the
+    values are bound (the same rows as `_candidate`). None when nothing can match."""
+    scope = who.scope("task.work")
+    if scope not in ("team", "region", "all") or not who.roles:
+        return None
+    roles, teams = sorted(who.roles), sorted(who.team_ids)
+    regions = sorted(who.region_ids) if scope == "region" else []
+    if scope != "all" and not teams and not regions:
+        return None
+    shape = ("all" if scope == "all" else "", len(roles), len(teams), len(regions), by_application, by_key, status)
+    for prefix, values in (("role", roles), ("team", teams), ("region", regions)):
+        params.update({f"{prefix}{i}_": value for i, value in enumerate(values)})
+    found = _CANDIDATE_PAGES.get(shape)
+    if found is None:
+
+        def among(column: Any, prefix: str, count: int) -> ColumnElement[bool]:
+            return column.in_([bindparam(f"{prefix}{i}_") for i in range(count)])
+
+        where = [_TASKS.c.assignee_id.is_(None), among(_TASKS.c.candidate_role, "role", len(roles))]
+        if scope != "all":
+            where.append(
+                or_(
+                    *([among(_TASKS.c.team_id, "team", len(teams))] if teams else []),
+                    *([among(_TASKS.c.region_id, "region", len(regions))] if regions else []),
+                )
+            )
+        if by_application:
+            where.append(_TASKS.c.application_no == bindparam("application_no_"))
+        if by_key:
+            where.append(_TASKS.c.task_key == bindparam("task_key_"))
+        if status != "all":
+            where.append(_TASKS.c.status == status)
+        found = _CANDIDATE_PAGES[shape] = Hot(
+            _SELECT_TASKS.where(*where).order_by(*_INBOX_ORDER).limit(bindparam("limit_")).offset(bindparam("offset_"))
+        )
+    return found
+
+
 def list_tasks(
     who: Caller,
     scope: str | None,
@@ -122,13 +167,16 @@ def list_tasks(
             where.append(HumanTask.status == status)
         return where
 
+    params: dict[str, Any] = {"me_": who.id, "limit_": per_page, "offset_": (page - 1) * per_page}
+    if application_no:
+        params["application_no_"] = application_no
+    if task_key:
+        params["task_key_"] = task_key
     if scope == "mine":
-        params: dict[str, Any] = {"me_": who.id, "limit_": per_page, "offset_": (page - 1) * per_page}
-        if application_no:
-            params["application_no_"] = application_no
-        if task_key:
-            params["task_key_"] = task_key
         rows = _mine_page(bool(application_no), bool(task_key), status).execute(params).all()
+    elif scope == "candidate":
+        page_statement = _candidate_page(who, bool(application_no), bool(task_key), status, params)
+        rows = page_statement.execute(params).all() if page_statement is not None else []
     else:
         rows = db.session.execute(
             _SELECT_TASKS.where(*conditions()).order_by(*_INBOX_ORDER).limit(per_page).offset((page - 1) * per_page)

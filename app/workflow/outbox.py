@@ -27,23 +27,32 @@ STALE_AFTER = timedelta(seconds=30)
 
 
 _ROWS = Outbox.__table__
+# Claim and mark done in one statement: the row is locked (a concurrent claimer skips it)
+# and must be pending and due. If the handler or the advance fails, the rollback puts it
+# back to pending and `_record_failure` counts the attempt.
 _CLAIM = Hot(
-    select(_ROWS)
-    .where(_ROWS.c.id == bindparam("outbox_id_"), _ROWS.c.status == "pending")
-    .with_for_update(skip_locked=True)
-)
-_DONE = Hot(
     update(_ROWS)
-    .where(_ROWS.c.id == bindparam("outbox_id_"))
+    .where(
+        _ROWS.c.id
+        == select(_ROWS.c.id)
+        .where(
+            _ROWS.c.id == bindparam("outbox_id_"),
+            _ROWS.c.status == "pending",
+            _ROWS.c.available_at <= bindparam("now_"),
+        )
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
     .values(status="done", attempts=_ROWS.c.attempts + 1, processed_at=bindparam("now_"))
+    .returning(_ROWS.c.id, _ROWS.c.instance_id, _ROWS.c.spiff_task_id, _ROWS.c.operation, _ROWS.c.payload)
 )
 
 
 def run_one(outbox_id: int) -> list[int]:
     """Process one row and commit; returns the outbox ids its advance created."""
     g.pop("ydx_outbox", None)
-    row = _CLAIM.execute({"outbox_id_": outbox_id}).first()
-    if row is None or row.available_at > utcnow():
+    row = _CLAIM.execute({"outbox_id_": outbox_id, "now_": utcnow()}).first()
+    if row is None:
         db.session.rollback()
         return []
     call = registry.ServiceCall(
@@ -57,7 +66,6 @@ def run_one(outbox_id: int) -> list[int]:
         handler = registry.SERVICES[row.operation]
         result = handler(call)
         runtime.finish_service(row.instance_id, row.spiff_task_id, result)
-        _DONE.execute({"outbox_id_": row.id, "now_": utcnow()})
         db.session.commit()
     except Exception as exc:
         db.session.rollback()

@@ -393,3 +393,57 @@ def test_my_inbox_pages_filters_and_counts(api):
     assert [t["status"] for t in only] == ["open"]
     assert page("task_key=approve")["items"] == []
     assert all(t["assignee_id"] == api.user_id("officer_hka1") for t in page("status=all&per_page=200")["items"])
+
+
+@pytest.mark.parametrize(
+    ("roles", "teams", "regions", "open_count"),
+    [
+        ({"team_lead"}, "HK-A", (), 1),  # task.work team, one team
+        ({"team_lead"}, ("HK-A", "SY-A"), (), 2),  # two teams
+        ({"team_lead", "supervisor"}, "HK-A", (), 2),  # two roles, the widest scope (all) wins
+        ({"supervisor"}, (), (), 0),  # all, but no supervisor task yet
+        ({"team_lead"}, (), ("HK",), 0),  # team scope without a team: nothing
+        ({"officer"}, "HK-A", (), 0),  # own: never a candidate
+    ],
+)
+def test_the_prebuilt_candidate_list_finds_exactly_the_rows_of_the_visibility_rule(
+    fresh, api, roles, teams, regions, open_count
+):
+    """`scope=candidate` runs as a prebuilt statement per shape; it must select the same rows
+    as the general visibility clause for every kind of caller."""
+    from sqlalchemy import select
+
+    from app.auth.permissions import Caller
+    from app.extensions import db
+    from app.models import HumanTask, Region, Team
+    from app.tasks import services
+
+    first = api.submit()
+    api.submit(region="SY", id_number="110105194912310038", phone="13900139000")
+    api.complete("lead_hka", first, "assign_officer", {"officer_id": api.user_id("officer_hka1")}, "candidate")
+    api.submit(id_number="11010519491231002X", phone="13900139001")
+    with fresh.app_context():
+        team_ids = {t.code: t.id for t in db.session.scalars(select(Team))}
+        region_ids = {r.code: r.id for r in db.session.scalars(select(Region))}
+        names = (teams,) if isinstance(teams, str) else teams
+        who = Caller(
+            999,
+            frozenset(roles),
+            frozenset(team_ids[name] for name in names),
+            frozenset(region_ids[code] for code in regions),
+        )
+        for status in ("open", "all", "completed"):
+            expected = db.session.scalars(
+                select(HumanTask.id)
+                .where(services.visibility(who, "candidate"), *([HumanTask.status == status] if status != "all" else []))
+                .order_by(*services._INBOX_ORDER)
+            ).all()
+            items, total = services.list_tasks(who, "candidate", status, 1, 200)
+            assert [task.id for task in items] == expected and total == len(expected)
+            if status == "open":
+                assert len(expected) == open_count
+            for task in items:
+                one, _ = services.list_tasks(
+                    who, "candidate", status, 1, 5, application_no=task.application_no, task_key=task.task_key
+                )
+                assert [row.id for row in one] == [task.id]

@@ -11,7 +11,7 @@ from app.extensions import db
 from app.models import HumanTask
 from app.models.base import utcnow
 from app.tasks.schemas import TaskSchema, task_json
-from app.tasks.services import TaskRow, _SELECT_TASKS
+from app.tasks.services import _SELECT_TASKS, TaskRow
 
 
 def _rows() -> list[TaskRow]:

@@ -102,9 +102,7 @@ def _mine_page(by_application: bool, by_key: bool, status: str) -> Hot:
 _CANDIDATE_PAGES: dict[tuple[Any, ...], Hot] = {}
 
 
-def _candidate_page(
-    who: Caller, by_application: bool, by_key: bool, status: str, params: dict[str, Any]
-) -> Hot | None:
+def _candidate_page(who: Caller, by_application: bool, by_key: bool, status: str, params: dict[str, Any]) -> Hot | None:
     """`scope=candidate` (a lead's pool, the committee's register) as a prebuilt statement:
     the shape depends on the caller's scope and how many roles/teams/regions they hold, the
     values are bound (the same rows as `_candidate`). None when nothing can match."""

@@ -435,7 +435,9 @@ def test_the_prebuilt_candidate_list_finds_exactly_the_rows_of_the_visibility_ru
         for status in ("open", "all", "completed"):
             expected = db.session.scalars(
                 select(HumanTask.id)
-                .where(services.visibility(who, "candidate"), *([HumanTask.status == status] if status != "all" else []))
+                .where(
+                    services.visibility(who, "candidate"), *([HumanTask.status == status] if status != "all" else [])
+                )
                 .order_by(*services._INBOX_ORDER)
             ).all()
             items, total = services.list_tasks(who, "candidate", status, 1, 200)

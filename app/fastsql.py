@@ -19,6 +19,7 @@ default (the fast path does not run SQLAlchemy's default generators).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -36,10 +37,12 @@ Params = Mapping[str, Any]
 class _Compiled:
     """SQL text and bind processors of one statement for one set of parameter names."""
 
-    __slots__ = ("literals", "processors", "sql")
+    __slots__ = ("literals", "processors", "query", "sql")
 
     def __init__(self, sql: str, literals: dict[str, Any], processors: dict[str, Callable[[Any], Any]]) -> None:
         self.sql = sql
+        # The same bytes object on every call: psycopg's parsed-query cache hashes it once.
+        self.query = sql.encode()
         self.literals = literals  # values written into the statement, e.g. `status == "open"`
         self.processors = processors
 
@@ -86,7 +89,7 @@ class Hot:
     def execute(self, params: Params | Sequence[Params]) -> Result:
         """Run with one parameter set (or several: an executemany) in the session's transaction."""
         session = db.session()
-        connection = session.connection()
+        connection = _connection(session)
         if connection.dialect.name != "postgresql":
             return self._via_session(session, params)
         if not session._is_clean():
@@ -95,10 +98,10 @@ class Hot:
         many = len(rows_in) > 1  # psycopg runs executemany in pipeline mode: worth it for several rows only
         compiled = self._compile(connection.dialect, rows_in[0])
         _count()
-        cursor = connection.connection.driver_connection.cursor(row_factory=namedtuple_row)
+        cursor = _cursor(connection.connection.driver_connection)
         try:
             if many:
-                cursor.executemany(compiled.sql, [compiled.bind(row) for row in rows_in], returning=self._returns_rows)
+                cursor.executemany(compiled.query, [compiled.bind(row) for row in rows_in], returning=self._returns_rows)
                 rows: list[Any] = []
                 if self._returns_rows:
                     while True:
@@ -106,15 +109,14 @@ class Hot:
                         if not cursor.nextset():
                             break
                 return Result(rows, cursor.rowcount)
-            cursor.execute(compiled.sql, compiled.bind(rows_in[0]))
+            cursor.execute(compiled.query, compiled.bind(rows_in[0]))
             return Result(cursor.fetchall() if self._returns_rows else [], cursor.rowcount)
         except psycopg.Error as exc:
+            _CURSORS.pop(cursor.connection, None)
             # As if SQLAlchemy had run it: its exception classes (IntegrityError,
             # OperationalError → 503, …) and a lost connection invalidated in the pool.
             connection._handle_dbapi_exception(exc, compiled.sql, rows_in, cursor, None)
             raise  # not reached: the handler always raises
-        finally:
-            cursor.close()
 
     def _via_session(self, session: Any, params: Params | Sequence[Params]) -> Result:
         result = session.execute(self.statement, params)
@@ -127,6 +129,35 @@ class Hot:
         if found is None:
             found = self._compiled[key] = _compile(self.statement, dialect, sample)
         return found
+
+
+_CONNECTION_KEY = "ydx_hot_connection"
+
+
+def _connection(session: Any) -> Any:
+    """The session's connection for its current transaction. `Session.connection()` costs
+    ~25 Python calls (bind lookup through Flask-SQLAlchemy, transaction state checks); a
+    transaction keeps one connection, so it is looked up once per transaction."""
+    transaction = session.get_transaction()
+    if transaction is not None and transaction.is_active:
+        cached = session.info.get(_CONNECTION_KEY)
+        if cached is not None and cached[0] is transaction:
+            return cached[1]
+    connection = session.connection()  # begins a transaction if none; raises if it must roll back
+    session.info[_CONNECTION_KEY] = (session.get_transaction(), connection)
+    return connection
+
+
+# One cursor per driver connection, reused: its adapters and type lookups stay warm. A
+# connection serves one session (one thread) at a time; a failed statement drops its cursor.
+_CURSORS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _cursor(driver_connection: Any) -> Any:
+    cursor = _CURSORS.get(driver_connection)
+    if cursor is None or cursor.closed:
+        cursor = _CURSORS[driver_connection] = driver_connection.cursor(row_factory=namedtuple_row)
+    return cursor
 
 
 def _compile(statement: Executable, dialect: Any, sample: Params) -> _Compiled:

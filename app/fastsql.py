@@ -101,7 +101,9 @@ class Hot:
         cursor = _cursor(connection.connection.driver_connection)
         try:
             if many:
-                cursor.executemany(compiled.query, [compiled.bind(row) for row in rows_in], returning=self._returns_rows)
+                cursor.executemany(
+                    compiled.query, [compiled.bind(row) for row in rows_in], returning=self._returns_rows
+                )
                 rows: list[Any] = []
                 if self._returns_rows:
                     while True:

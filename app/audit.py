@@ -30,8 +30,8 @@ def record(
     outcome: str = "ok",
     detail: str | None = None,
 ) -> None:
-    """Add an audit row to the current transaction (a plain INSERT: no unit of work)."""
-    _INSERT.execute(
+    """Add an audit row to the current transaction (a queued INSERT: no unit of work)."""
+    _INSERT.defer(
         [
             {
                 "at": utcnow(),

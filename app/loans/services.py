@@ -376,7 +376,7 @@ def create_loan(application_id: int, amount: Decimal, term_months: int, start: d
     ).scalar()
     rows = {f"{column}_{i}_": getattr(item, column) for i, item in enumerate(schedule) for column in _SCHEDULE_COLUMNS}
     rows.update({f"loan_id_{i}_": loan_id for i in range(len(schedule))})
-    _insert_schedule(len(schedule)).execute(rows)
+    _insert_schedule(len(schedule)).defer(rows)
     return CreatedLoan(loan_id, apr)
 
 

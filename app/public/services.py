@@ -197,8 +197,8 @@ def submit(form: dict[str, Any]) -> Submitted:
         "amount_requested": form["amount"],
         "term_requested": form["term_months"],
     }
-    _INSERT_STAGE.execute({"application_id": application_id, "stage": stage, "actor_id": None, "at": now})
     runtime.start("loan_lifecycle", application_no, data, context=context, stage=stage)
+    _INSERT_STAGE.defer({"application_id": application_id, "stage": stage, "actor_id": None, "at": now})
     audit.record(
         "application.submit",
         None,

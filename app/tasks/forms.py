@@ -97,7 +97,7 @@ _TEAM_OFFICER = Hot(
 
 def _record_officer(task: Any, clean: dict[str, Any]) -> None:
     """The assigned officer owns the application from now on (data scope `own`)."""
-    _SET_OFFICER.execute({"application_id_": task.application_id, "officer_id_": clean["officer_id"], "now_": utcnow()})
+    _SET_OFFICER.defer({"application_id_": task.application_id, "officer_id_": clean["officer_id"], "now_": utcnow()})
 
 
 @form(

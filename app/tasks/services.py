@@ -353,12 +353,14 @@ def complete(task_id: int, who: Caller, payload: Any) -> TaskRow:
         "assignee_id": who.id,
         "form_data": jsonable(clean),
     }
-    result = _CLOSE_TASK.execute({"task_id_": task.id, **{f"{k}_": v for k, v in done.items()}})
-    if result.rowcount != 1:
-        raise ApiError("conflict", _("任务已结束"), 409)
-    _set_loaded(task, **done)
+    closing = runtime.Closing(
+        _CLOSE_TASK,
+        {"task_id_": task.id, **{f"{k}_": v for k, v in done.items()}},
+        ApiError("conflict", _("任务已结束"), 409),
+    )
     clean["by"] = who.id
-    runtime.complete_user_task(task, who.id, clean)
+    runtime.complete_user_task(task, who.id, clean, closing)
+    _set_loaded(task, **done)
     if handler.after is not None:
         handler.after(task, clean)
     audit.record("task.complete", who.id, "task", task.id, after={"task_key": task.task_key, **done["form_data"]})

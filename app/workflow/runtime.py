@@ -24,7 +24,7 @@ from sqlalchemy import Integer, bindparam, case, func, insert, null, select, upd
 
 from app.errors import ApiError
 from app.extensions import db
-from app.fastsql import Hot
+from app.fastsql import Hot, on_postgresql
 from app.models import Application, HumanTask, Outbox, ProcessDefinition, ProcessInstance, StageEntry
 from app.models.base import utcnow
 from app.workflow import live, sandbox
@@ -214,9 +214,16 @@ _SAVE_STATE = Hot(
 )
 
 
+def _remember_outbox(ids: list[int]) -> None:
+    if has_app_context():
+        g.setdefault("ydx_outbox", []).extend(ids)
+
+
 def _write(instance_id: int, projection: Projection, workflow: Any, actor_id: int | None, now: datetime) -> None:
+    """Queue the projection's writes; they reach the database with the transaction's other
+    queued writes (app/fastsql.py, `Hot.defer`)."""
     if projection.new_tasks:
-        _INSERT_TASKS.execute([dict(row, instance_id=instance_id) for row in projection.new_tasks])
+        _INSERT_TASKS.defer([dict(row, instance_id=instance_id) for row in projection.new_tasks])
     if projection.cancelled:
         db.session.execute(
             update(HumanTask)
@@ -225,14 +232,11 @@ def _write(instance_id: int, projection: Projection, workflow: Any, actor_id: in
             .values(status="cancelled", completed_at=now)
         )
     if projection.outbox:
-        rows = [dict(row, instance_id=instance_id) for row in projection.outbox]
-        ids = _INSERT_OUTBOX.execute(rows).scalars()
-        if has_app_context():
-            g.setdefault("ydx_outbox", []).extend(ids)
+        _INSERT_OUTBOX.defer([dict(row, instance_id=instance_id) for row in projection.outbox], on_ids=_remember_outbox)
     application_id = workflow.data.get(CONTEXT_KEY, {}).get("application_id")
     if projection.stage and application_id:
-        _SET_STAGE.execute({"application_id_": application_id, "stage_": projection.stage, "now_": now})
-        _INSERT_STAGE.execute(
+        _SET_STAGE.defer({"application_id_": application_id, "stage_": projection.stage, "now_": now})
+        _INSERT_STAGE.defer(
             {"application_id": application_id, "stage": projection.stage, "actor_id": actor_id, "at": now}
         )
 
@@ -343,11 +347,49 @@ class Loaded:
     workflow: Any
 
 
-def _lock(instance_id: int) -> Loaded:
+@dataclass(frozen=True)
+class Closing:
+    """A conditional UPDATE that must match exactly one row (and return its `instance_id`)
+    before the instance may be locked — e.g. closing the inbox row of the task being
+    completed — and the error to raise when it matches none."""
+
+    statement: Hot
+    params: dict[str, Any]
+    error: Exception
+
+
+_CLOSE_AND_LOCK: dict[int, Hot] = {}
+
+
+def _close_and_lock(closing: Closing) -> Hot:
+    """PostgreSQL: the closing UPDATE as a data-modifying CTE of the locking SELECT, so
+    both cost one statement; no row back means the UPDATE matched nothing."""
+    found = _CLOSE_AND_LOCK.get(id(closing.statement))
+    if found is None:
+        update_ = closing.statement.statement
+        closed = update_.returning(update_.table.c.instance_id).cte("closed")  # type: ignore[attr-defined]
+        found = _CLOSE_AND_LOCK[id(closing.statement)] = Hot(
+            _LOCK.statement.where(_INSTANCES.c.id == select(closed.c.instance_id).scalar_subquery())
+        )
+    return found
+
+
+def _lock(instance_id: int, closing: Closing | None = None) -> Loaded:
     """Lock the instance row and get its workflow: from the live cache when the cached
-    version is the committed one, else rebuilt from the stored state (one statement)."""
+    version is the committed one, else rebuilt from the stored state (one statement,
+    including `closing` on PostgreSQL)."""
     cached = live.take_any(instance_id)
-    header = _LOCK.execute({"instance_id_": instance_id, "cached_": cached[0] if cached else -1}).first()
+    params = {"instance_id_": instance_id, "cached_": cached[0] if cached else -1}
+    if closing is None:
+        header = _LOCK.execute(params).first()
+    elif on_postgresql():
+        header = _close_and_lock(closing).execute({**closing.params, **params}).first()
+        if header is None:
+            raise closing.error
+    else:
+        if closing.statement.execute(closing.params).rowcount != 1:
+            raise closing.error
+        header = _LOCK.execute(params).first()
     if header is None:
         raise ApiError("not_found", "process instance not found", 404)
     if header.serializer_version != SERIALIZER_VERSION:
@@ -367,7 +409,7 @@ def _persist(loaded: Loaded, actor_id: int | None, completed: str | None = None)
     now = utcnow()
     projection = _project(loaded.workflow, loaded.definition, now, completed)
     done = loaded.workflow.completed
-    result = _SAVE_STATE.execute(
+    _SAVE_STATE.defer(
         {
             "instance_id_": loaded.instance_id,
             "expected_": loaded.version,
@@ -376,20 +418,19 @@ def _persist(loaded: Loaded, actor_id: int | None, completed: str | None = None)
             "now_": now,
             "completed_": now if done else None,
         },
+        expect_one=ApiError("stale_version", "the process instance was changed by someone else; reload and retry", 409),
     )
-    if result.rowcount != 1:
-        raise ApiError("stale_version", "the process instance was changed by someone else; reload and retry", 409)
     _write(loaded.instance_id, projection, loaded.workflow, actor_id, now)
     live.stage(db.session(), loaded.instance_id, loaded.version + 1, loaded.workflow)
 
 
-def complete_user_task(task: Any, actor_id: int, form: dict[str, Any]) -> None:
+def complete_user_task(task: Any, actor_id: int, form: dict[str, Any], closing: Closing) -> None:
     """Advance the instance past a user task with validated form data.
 
-    The caller has already claimed the inbox row (status open → completed) in this
-    transaction, so a second completion of the same task cannot get here.
+    `closing` closes the inbox row (status open → completed) before the instance is
+    locked, so of two concurrent completions of the same task only one gets past it.
     """
-    loaded = _lock(task.instance_id)
+    loaded = _lock(task.instance_id, closing)
     spiff_task = loaded.workflow.get_task_from_id(UUID(task.spiff_task_id))
     if spiff_task is None or spiff_task.state != TaskState.READY:
         raise ApiError("conflict", "task is no longer open", 409)

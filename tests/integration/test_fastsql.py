@@ -127,5 +127,51 @@ def test_sql_counters_include_hot_statements(fresh):
     assert listed.headers["X-SQL-Commits"] == "0"
     done = api.complete("lead_hka", no, "assign_officer", {"officer_id": api.user_id("officer_hka1")}, "candidate")
     assert done.status_code == 200
-    assert int(done.headers["X-SQL-Statements"]) >= 5  # task, close, lock+state, new task, stage, audit …
+    # task, officer check, close+lock, then the queued writes (state, new task, stage, officer, audit)
+    assert int(done.headers["X-SQL-Statements"]) >= 4
     assert done.headers["X-SQL-Commits"] == "1"
+
+
+def test_queued_writes_arrive_before_the_next_read_in_order_and_checked(api, fresh):
+    """`Hot.defer`: on PostgreSQL the writes wait and go together at the next read or the
+    commit; on SQLite they run at once. Either way a read sees them, two UPDATEs of the
+    same rows apply in order, and a write that must touch one row fails the transaction."""
+    from app import fastsql
+
+    application_no = api.submit()
+    add_stage = Hot(insert(StageEntry.__table__).returning(StageEntry.__table__.c.id))
+    set_priority = Hot(
+        update(_TASKS)
+        .where(_TASKS.c.application_no == bindparam("no_"), _TASKS.c.status == "open")
+        .values(priority=bindparam("priority_"))
+    )
+    with fresh.test_request_context():
+        postgresql = db.engine.dialect.name == "postgresql"
+        application_id = db.session.scalar(
+            select(HumanTask.application_id).where(HumanTask.application_no == application_no)
+        )
+        ids: list[int] = []
+        stage = {"application_id": application_id, "stage": "queued", "actor_id": None, "at": utcnow()}
+        add_stage.defer([stage, dict(stage, stage="queued2")], on_ids=ids.extend)
+        set_priority.defer({"no_": application_no, "priority_": 60})
+        if postgresql:
+            assert ids == [] and len(db.session.info[fastsql._PENDING]) == 3
+        set_priority.defer({"no_": application_no, "priority_": 61}, expect_one=LookupError("no open task"))
+        if postgresql:  # a second UPDATE of the table sent what was queued before it
+            assert len(ids) == 2 and len(db.session.info[fastsql._PENDING]) == 1
+        priority = db.session.scalar(select(HumanTask.priority).where(HumanTask.application_no == application_no))
+        assert priority == 61 and len(ids) == 2
+        assert fastsql._PENDING not in db.session.info
+        stages = db.session.scalars(select(StageEntry.stage).where(StageEntry.id.in_(ids))).all()
+        assert sorted(stages) == ["queued", "queued2"]
+        db.session.commit()
+
+        with pytest.raises(LookupError):
+            set_priority.defer({"no_": "nobody", "priority_": 1}, expect_one=LookupError("no open task"))
+            db.session.commit()
+        db.session.rollback()
+
+        add_stage.defer(dict(stage, stage="rolled back"))
+        db.session.rollback()
+        assert fastsql._PENDING not in db.session.info
+        assert db.session.scalar(select(StageEntry.id).where(StageEntry.stage == "rolled back")) is None

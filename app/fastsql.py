@@ -43,9 +43,13 @@ Params = Mapping[str, Any]
 
 
 class _Compiled:
-    """SQL text and bind processors of one statement for one set of parameter names."""
+    """SQL and bind processors of one statement for one set of parameter names.
 
-    __slots__ = ("literals", "processors", "query", "returning", "sql")
+    It runs in PostgreSQL's own `$n` placeholder form on a raw cursor with the values in
+    order: psycopg then has no `%(name)s` query to parse (its cache of parsed queries skips
+    statements with more than 50 parameters, like a batch of queued writes)."""
+
+    __slots__ = ("literals", "order", "processors", "query", "returning", "sql")
 
     def __init__(
         self,
@@ -54,19 +58,39 @@ class _Compiled:
         processors: dict[str, Callable[[Any], Any]],
         returning: tuple[str, ...] = (),
     ) -> None:
-        self.sql = sql
+        self.sql = sql  # psycopg's pyformat, as SQLAlchemy compiled it (messages, batches)
         self.returning = returning  # column names of its RETURNING clause (SQLAlchemy adds the key to INSERTs)
-        # The same bytes object on every call: psycopg's parsed-query cache hashes it once.
-        self.query = sql.encode()
+        raw, self.order = _numbered(sql)
+        self.query = raw.encode()
         self.literals = literals  # values written into the statement, e.g. `status == "open"`
         self.processors = processors
 
-    def bind(self, params: Params) -> dict[str, Any]:
+    def bind(self, params: Params) -> list[Any]:
         values = {**self.literals, **params}
         for name, process in self.processors.items():
             if name in values:
                 values[name] = process(values[name])
-        return values
+        return [values[name] for name in self.order]
+
+
+_PYFORMAT = re.compile(r"%\((\w+)\)s|%%")
+
+
+def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """`%(name)s` placeholders → `$1, $2, …` (a name used twice keeps its number)."""
+    order: list[str] = []
+    numbers: dict[str, int] = {}
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(0) == "%%":
+            return "%"
+        name = match.group(1)
+        if name not in numbers:
+            order.append(name)
+            numbers[name] = len(order)
+        return f"${numbers[name]}"
+
+    return _PYFORMAT.sub(number, sql), tuple(order)
 
 
 class Result:
@@ -189,7 +213,7 @@ class Hot:
 
 
 _PENDING = "ydx_pending_writes"
-_PLACEHOLDER = re.compile(r"(?<!%)%\((\w+)\)s")
+_NUMBER = re.compile(r"\$(\d+)")
 
 
 class _Write:
@@ -201,7 +225,7 @@ class _Write:
         self,
         hot: Hot,
         compiled: _Compiled,
-        values: dict[str, Any],
+        values: list[Any],
         expect_one: Exception | None,
         on_ids: Callable[[list[Any]], None] | None,
     ) -> None:
@@ -227,9 +251,11 @@ def _batch_sql(writes: list[_Write]) -> tuple[bytes, str]:
     key = tuple(id(w.compiled) for w in writes)
     found = _BATCHES.get(key)
     if found is None:
-        parts, outputs = [], []
+        parts, outputs, offset = [], [], 0
         for i, write in enumerate(writes):
-            sql = _PLACEHOLDER.sub(lambda m, i=i: f"%(w{i}_{m.group(1)})s", write.compiled.sql)
+            shift = offset
+            sql = _NUMBER.sub(lambda m, shift=shift: f"${int(m.group(1)) + shift}", write.compiled.query.decode())
+            offset += len(write.compiled.order)
             if not write.compiled.returning:
                 sql += " RETURNING 1"  # a data-modifying CTE reports its rows only through RETURNING
             if write.on_ids is not None:
@@ -251,10 +277,10 @@ def flush_writes(session: Any) -> None:
     cursor = _cursor(connection.connection.driver_connection)
     if len(writes) == 1:
         query, sql = writes[0].compiled.query, writes[0].compiled.sql
-        values: dict[str, Any] = writes[0].values
+        values: list[Any] = writes[0].values
     else:
         query, sql = _batch_sql(writes)
-        values = {f"w{i}_{name}": value for i, w in enumerate(writes) for name, value in w.values.items()}
+        values = [value for write in writes for value in write.values]
     _count()
     try:
         cursor.execute(query, values)
@@ -330,7 +356,7 @@ _CURSORS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 def _cursor(driver_connection: Any) -> Any:
     cursor = _CURSORS.get(driver_connection)
     if cursor is None or cursor.closed:
-        cursor = _CURSORS[driver_connection] = driver_connection.cursor(row_factory=namedtuple_row)
+        cursor = _CURSORS[driver_connection] = psycopg.RawCursor(driver_connection, row_factory=namedtuple_row)
     return cursor
 
 

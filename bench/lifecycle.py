@@ -49,7 +49,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 DB_NAME = "ydx_bench"
-DATABASE_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{DB_NAME}"
+PG_SOCKET_DIR = "/var/run/postgresql"
+# How the server reaches PostgreSQL (`--pg`): TCP on 127.0.0.1:5432, or the Unix socket a
+# server on the same host offers (less kernel work per round trip on the shared cores).
+PG_URLS = {
+    "tcp": f"postgresql+psycopg://postgres@127.0.0.1:5432/{DB_NAME}",
+    "socket": f"postgresql+psycopg://postgres@/{DB_NAME}?host={PG_SOCKET_DIR}",
+}
+DATABASE_URL = PG_URLS["tcp"]
 PASSWORD = "demo1234"  # noqa: S105 - the documented demo password
 LEAD = "lead_hka"
 OFFICERS = ("officer_hka1", "officer_hka2")
@@ -78,6 +85,7 @@ class Options:
     floor_lifecycles: int
     max_seconds: float
     worker_class: str = "gthread"
+    pg: str = "tcp"
 
 
 def parse_options(argv: list[str] | None = None) -> Options:
@@ -104,12 +112,25 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--max-seconds", type=float, default=180.0, help="stop starting HTTP lifecycles after this long (default 180)"
     )
+    parser.add_argument(
+        "--pg",
+        choices=tuple(PG_URLS),
+        default="tcp",
+        help=f"how the server reaches PostgreSQL: tcp (127.0.0.1:5432, default) or socket ({PG_SOCKET_DIR})",
+    )
     args = parser.parse_args(argv)
     if args.lifecycles < 0 or args.clients < 1 or args.workers < 1 or args.threads < 1 or args.floor_lifecycles < 0:
         parser.error("counts must be positive")
     worker_class = "gthread" if args.threads > 1 else args.worker_class
     return Options(
-        args.lifecycles, args.clients, args.workers, args.threads, args.floor_lifecycles, args.max_seconds, worker_class
+        args.lifecycles,
+        args.clients,
+        args.workers,
+        args.threads,
+        args.floor_lifecycles,
+        args.max_seconds,
+        worker_class,
+        args.pg,
     )
 
 
@@ -948,7 +969,9 @@ def report_floor(results: list[FloorResult], http_rate: float | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Floor, database, server, lifecycles, report; non-zero exit when anything failed."""
+    global DATABASE_URL
     options = parse_options(argv)
+    DATABASE_URL = PG_URLS[options.pg]
     print(machine_note(), flush=True)
     floor: list[FloorResult] = []
     if options.floor_lifecycles:
@@ -963,7 +986,8 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         with gunicorn(options.workers, options.threads, Path(log_dir), worker_class=options.worker_class) as server:
             print(
-                f"gunicorn -w {options.workers}{f' --threads {options.threads}' if options.threads > 1 else ''} on {server.host}:{server.port} healthy in {time.perf_counter() - started:.1f} s"
+                f"gunicorn -w {options.workers}{f' --threads {options.threads}' if options.threads > 1 else ''} on {server.host}:{server.port} healthy in {time.perf_counter() - started:.1f} s; "
+                f"PostgreSQL over {'TCP 127.0.0.1:5432' if options.pg == 'tcp' else 'the Unix socket in ' + PG_SOCKET_DIR}"
             )
             login_client = Client(server, recorder)
             try:

@@ -356,7 +356,7 @@ def complete(task_id: int, who: Caller, payload: Any) -> TaskRow:
     closing = runtime.Closing(
         _CLOSE_TASK,
         {"task_id_": task.id, **{f"{k}_": v for k, v in done.items()}},
-        ApiError("conflict", _("任务已结束"), 409),
+        lambda: ApiError("conflict", _("任务已结束"), 409),
     )
     clean["by"] = who.id
     runtime.complete_user_task(task, who.id, clean, closing)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -351,11 +352,12 @@ class Loaded:
 class Closing:
     """A conditional UPDATE that must match exactly one row (and return its `instance_id`)
     before the instance may be locked — e.g. closing the inbox row of the task being
-    completed — and the error to raise when it matches none."""
+    completed — and what to raise when it matches none (built only then: a translated
+    message costs a catalog lookup)."""
 
     statement: Hot
     params: dict[str, Any]
-    error: Exception
+    error: Callable[[], Exception]
 
 
 _CLOSE_AND_LOCK: dict[int, Hot] = {}
@@ -385,10 +387,10 @@ def _lock(instance_id: int, closing: Closing | None = None) -> Loaded:
     elif on_postgresql():
         header = _close_and_lock(closing).execute({**closing.params, **params}).first()
         if header is None:
-            raise closing.error
+            raise closing.error()
     else:
         if closing.statement.execute(closing.params).rowcount != 1:
-            raise closing.error
+            raise closing.error()
         header = _LOCK.execute(params).first()
     if header is None:
         raise ApiError("not_found", "process instance not found", 404)

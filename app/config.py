@@ -100,6 +100,8 @@ def load_config(instance_path: Path, env: os._Environ[str] | dict[str, str] | No
 
 def _engine_options(url: str) -> dict[str, Any]:
     """Pool settings per backend; SQLite waits for the write lock instead of failing."""
+    from app import jsontext
+
     if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    return {"pool_recycle": 1800, "pool_size": 10, "max_overflow": 20}
+        return {"connect_args": {"timeout": 30, "check_same_thread": False}, "json_serializer": jsontext.column}
+    return {"pool_recycle": 1800, "pool_size": 10, "max_overflow": 20, "json_serializer": jsontext.column}

@@ -28,6 +28,7 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
 from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, ServiceTask
 
+from app import jsontext
 from app.workflow.sandbox import SandboxEnvironment
 
 SERIALIZER_VERSION = f"ydx1/{SPIFF_STATE_VERSION}"
@@ -173,9 +174,12 @@ def new_workflow(process: ProcessSpec) -> BpmnWorkflow:
     return BpmnWorkflow(process.spec, process.subprocess_specs, script_engine=SCRIPT_ENGINE)
 
 
+_dump_default = _DumpEncoder().default
+
+
 def dump_state(workflow: BpmnWorkflow) -> str:
     """Instance state as JSON, without the spec."""
-    return json.dumps(_DUMP_REGISTRY.convert(workflow), cls=_DumpEncoder, separators=(",", ":"))
+    return jsontext.converted(_DUMP_REGISTRY.convert(workflow), _dump_default)
 
 
 def load_state(process: ProcessSpec, state: str) -> BpmnWorkflow:

@@ -69,8 +69,15 @@ def _describe(*items: tuple[str, str, bool, dict[str, Any]]):  # type: ignore[no
     return describe
 
 
-def _load(schema: Schema, payload: dict[str, Any]) -> dict[str, Any]:
-    return schema.load(payload)
+_SCHEMAS: dict[type[Schema], Schema] = {}
+
+
+def _load(schema: type[Schema], payload: dict[str, Any]) -> dict[str, Any]:
+    """Validate with one instance per form class (building a Schema copies its fields)."""
+    instance = _SCHEMAS.get(schema)
+    if instance is None:
+        instance = _SCHEMAS.setdefault(schema, schema())
+    return instance.load(payload)
 
 
 class AssignOfficerForm(Schema):
@@ -107,7 +114,7 @@ def _record_officer(task: Any, clean: dict[str, Any]) -> None:
 )
 def assign_officer(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """The chosen officer must be an active officer of the application's team."""
-    clean = _load(AssignOfficerForm(), payload)
+    clean = _load(AssignOfficerForm, payload)
     officer = _TEAM_OFFICER.execute({"user_id_": clean["officer_id"], "team_id_": ctx.team_id}).first()
     if officer is None:
         raise ValidationError({"officer_id": ["不是本团队的客户经理 (not an officer of this team)"]})
@@ -153,7 +160,7 @@ class OnsiteVisitForm(Schema):
 )
 def onsite_visit(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """Record the visit time (timezone required) and notes."""
-    clean = _load(OnsiteVisitForm(), payload)
+    clean = _load(OnsiteVisitForm, payload)
     clean["visited_at"] = clean["visited_at"].isoformat()
     return clean
 
@@ -190,7 +197,7 @@ def collect_materials(payload: dict[str, Any], ctx: FormContext) -> dict[str, An
     """Attachments must have been uploaded to this very application."""
     from app.loans.services import attachment_ids_of
 
-    clean = _load(CollectMaterialsForm(), payload)
+    clean = _load(CollectMaterialsForm, payload)
     if len(json.dumps(clean["customer"], default=str)) > 16_000:
         raise ValidationError({"customer": ["客户信息过大 (customer information too large)"]})
     known = attachment_ids_of(ctx.data.get("application_id"))
@@ -255,7 +262,7 @@ def _within_product(clean: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
 @form("approve", _describe(*_DECISION_FIELDS), approval=True)
 def approve(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """One approver's independent answer; amount and term are required when approving."""
-    return _within_product(_load(DecisionForm(), payload), ctx)
+    return _within_product(_load(DecisionForm, payload), ctx)
 
 
 def _describe_supervisor(data: dict[str, Any]) -> dict[str, Any]:
@@ -300,7 +307,7 @@ class SupervisorForm(Schema):
 @form("supervisor_decide", _describe_supervisor, approval=True, needs_data=True)
 def supervisor_decide(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """The supervisor enters the escalated value(s); the already decided one is kept."""
-    clean = _load(SupervisorForm(), payload)
+    clean = _load(SupervisorForm, payload)
     if clean["decision"] == "approve":
         escalated = escalated_fields(ctx.data)
         missing = {k: ["批准时必填 (required when approving)"] for k in sorted(escalated) if clean.get(k) is None}
@@ -331,7 +338,7 @@ class CommitteeForm(Schema):
 @form("register_committee", _describe(("meeting_at", "datetime", True, {}), ("members", "array<string>", True, {})))
 def register_committee(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """The committee meeting registered online before it decides offline."""
-    clean = _load(CommitteeForm(), payload)
+    clean = _load(CommitteeForm, payload)
     clean["meeting_at"] = clean["meeting_at"].isoformat()
     return clean
 
@@ -347,4 +354,4 @@ class CommitteeDecisionForm(DecisionForm):
 )
 def record_committee_decision(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """The committee's decision recorded online."""
-    return _within_product(_load(CommitteeDecisionForm(), payload), ctx)
+    return _within_product(_load(CommitteeDecisionForm, payload), ctx)

@@ -13,6 +13,7 @@ from app.hardening import Blueprint
 from app.tasks import services
 from app.tasks.schemas import AssignArgs, TaskDetailSchema, TaskListArgs, TaskPage, TaskSchema, task_json
 
+_TASK_FIELDS = tuple(TaskSchema().fields)
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/tasks", description="任务收件箱 Task inbox")
 
 
@@ -46,7 +47,7 @@ def get_task(task_id: int):  # type: ignore[no-untyped-def]
     """One task with its form schema and the data its performer needs."""
     who = caller()
     task = services.get_visible(task_id, who)
-    fields = {name: getattr(task, name) for name in TaskSchema().fields if hasattr(task, name)}
+    fields = {name: getattr(task, name) for name in _TASK_FIELDS if hasattr(task, name)}
     return SimpleNamespace(**fields, **services.task_detail(task, who))
 
 

@@ -16,23 +16,27 @@ from app.extensions import db
 log = logging.getLogger(__name__)
 
 
+OutboxRef = int | tuple[int, int | None]  # an outbox id, or (outbox id, its instance id)
+
+
 def commit_and_dispatch() -> None:
     """Commit the request's transaction and start the effects it recorded."""
     db.session.commit()
-    ids: list[int] = g.pop("ydx_outbox", [])
-    if ids:
-        dispatch(ids)
+    refs: list[OutboxRef] = g.pop("ydx_outbox", [])
+    if refs:
+        dispatch(refs)
 
 
-def dispatch(ids: list[int]) -> None:
+def dispatch(refs: list[OutboxRef]) -> None:
     """Run (embedded) or enqueue (Celery) outbox rows that are already committed."""
     from app.workflow import outbox
 
+    pairs = [(ref, None) if isinstance(ref, int) else ref for ref in refs]
     if not current_app.config.get("REDIS_URL"):
-        outbox.run_inline(ids)
+        outbox.run_inline(pairs)
         return
     celery = current_app.extensions["celery"]
-    for outbox_id in ids:
+    for outbox_id, _instance_id in pairs:
         try:
             celery.send_task("workers.tasks.run_outbox", args=[outbox_id])
         except Exception:  # broker unreachable: the relay will publish it later

@@ -200,7 +200,7 @@ def collect_materials(payload: dict[str, Any], ctx: FormContext) -> dict[str, An
     clean = _load(CollectMaterialsForm, payload)
     if len(json.dumps(clean["customer"], default=str)) > 16_000:
         raise ValidationError({"customer": ["客户信息过大 (customer information too large)"]})
-    known = attachment_ids_of(ctx.data.get("application_id"))
+    known = attachment_ids_of(ctx.data.get("application_id")) if clean["attachments"] else set()
     unknown = [i for i in clean["attachments"] if i not in known]
     if unknown:
         raise ValidationError({"attachments": [f"不属于本申请的附件 (not attachments of this application): {unknown}"]})

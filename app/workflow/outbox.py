@@ -48,12 +48,32 @@ _CLAIM = Hot(
 )
 
 
-def run_one(outbox_id: int) -> list[int]:
-    """Process one row and commit; returns the outbox ids its advance created."""
+class _NotClaimable(Exception):
+    """The row is no longer pending or not yet due (or another runner holds it)."""
+
+
+def run_one(outbox_id: int, instance_id: int | None = None) -> list[tuple[int, int | None]]:
+    """Process one row and commit; returns (outbox id, instance id) of the rows its advance
+    created. With `instance_id` known (in-process runs) claiming the row and locking the
+    instance is one statement and the handler runs under the lock; a worker that only has
+    the row id claims it first."""
     g.pop("ydx_outbox", None)
-    row = _CLAIM.execute({"outbox_id_": outbox_id, "now_": utcnow()}).first()
-    if row is None:
+    params = {"outbox_id_": outbox_id, "now_": utcnow()}
+    loaded = None
+    try:
+        if instance_id is None:
+            row = _CLAIM.execute(params).first()
+            if row is None:
+                raise _NotClaimable
+        else:
+            loaded = runtime.lock_closing(instance_id, runtime.Closing(_CLAIM, params, _NotClaimable))
+            row = loaded.closed
+    except _NotClaimable:
         db.session.rollback()
+        return []
+    except Exception as exc:  # the instance could not be locked or loaded
+        db.session.rollback()
+        _record_failure(outbox_id, exc)
         return []
     call = registry.ServiceCall(
         operation=row.operation,
@@ -65,7 +85,7 @@ def run_one(outbox_id: int) -> list[int]:
     try:
         handler = registry.SERVICES[row.operation]
         result = handler(call)
-        runtime.finish_service(row.instance_id, row.spiff_task_id, result)
+        runtime.finish_service(row.instance_id, row.spiff_task_id, result, loaded)
         db.session.commit()
     except Exception as exc:
         db.session.rollback()
@@ -89,11 +109,12 @@ def _record_failure(outbox_id: int, exc: Exception) -> None:
     db.session.commit()
 
 
-def run_inline(ids: list[int]) -> None:
-    """Embedded mode: run rows and whatever they lead to, in this process."""
-    queue = list(ids)
+def run_inline(refs: list[tuple[int, int | None]] | list[int]) -> None:
+    """Embedded mode: run rows (ids, or (id, instance id) pairs) and whatever they lead to,
+    in this process."""
+    queue = [(ref, None) if isinstance(ref, int) else ref for ref in refs]
     while queue:
-        queue.extend(run_one(queue.pop(0)))
+        queue.extend(run_one(*queue.pop(0)))
 
 
 def due_ids(limit: int = 100) -> list[int]:

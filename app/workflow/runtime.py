@@ -215,9 +215,15 @@ _SAVE_STATE = Hot(
 )
 
 
-def _remember_outbox(ids: list[int]) -> None:
-    if has_app_context():
-        g.setdefault("ydx_outbox", []).extend(ids)
+def _remember_outbox(instance_id: int) -> Callable[[list[int]], None]:
+    """Collect (outbox id, instance id) of the rows this transaction writes, to dispatch
+    after the commit (the instance id lets an in-process run claim and lock in one go)."""
+
+    def remember(ids: list[int]) -> None:
+        if has_app_context():
+            g.setdefault("ydx_outbox", []).extend((outbox_id, instance_id) for outbox_id in ids)
+
+    return remember
 
 
 def _write(instance_id: int, projection: Projection, workflow: Any, actor_id: int | None, now: datetime) -> None:
@@ -233,7 +239,9 @@ def _write(instance_id: int, projection: Projection, workflow: Any, actor_id: in
             .values(status="cancelled", completed_at=now)
         )
     if projection.outbox:
-        _INSERT_OUTBOX.defer([dict(row, instance_id=instance_id) for row in projection.outbox], on_ids=_remember_outbox)
+        _INSERT_OUTBOX.defer(
+            [dict(row, instance_id=instance_id) for row in projection.outbox], on_ids=_remember_outbox(instance_id)
+        )
     application_id = workflow.data.get(CONTEXT_KEY, {}).get("application_id")
     if projection.stage and application_id:
         _SET_STAGE.defer({"application_id_": application_id, "stage_": projection.stage, "now_": now})
@@ -346,14 +354,16 @@ class Loaded:
     version: int
     definition: DefinitionInfo
     workflow: Any
+    closed: Any = None  # what the `Closing` UPDATE returned, if any
 
 
 @dataclass(frozen=True)
 class Closing:
-    """A conditional UPDATE that must match exactly one row (and return its `instance_id`)
-    before the instance may be locked — e.g. closing the inbox row of the task being
-    completed — and what to raise when it matches none (built only then: a translated
-    message costs a catalog lookup)."""
+    """A conditional UPDATE that must match exactly one row of a table with an
+    `instance_id` column before the instance may be locked — closing the inbox row of the
+    task being completed, claiming an outbox row — and what to raise when it matches none
+    (built only then: a translated message costs a catalog lookup). Its RETURNING columns
+    come back as `Loaded.closed`."""
 
     statement: Hot
     params: dict[str, Any]
@@ -368,10 +378,14 @@ def _close_and_lock(closing: Closing) -> Hot:
     both cost one statement; no row back means the UPDATE matched nothing."""
     found = _CLOSE_AND_LOCK.get(id(closing.statement))
     if found is None:
-        update_ = closing.statement.statement
-        closed = update_.returning(update_.table.c.instance_id).cte("closed")  # type: ignore[attr-defined]
+        update_: Any = closing.statement.statement
+        if not any(column.key == "instance_id" for column in update_._returning):
+            update_ = update_.returning(update_.table.c.instance_id)
+        closed = update_.cte("closed")
         found = _CLOSE_AND_LOCK[id(closing.statement)] = Hot(
-            _LOCK.statement.where(_INSTANCES.c.id == select(closed.c.instance_id).scalar_subquery())
+            _LOCK.statement.add_columns(*closed.c)
+            .select_from(_INSTANCES.join(closed, _INSTANCES.c.id == closed.c.instance_id))
+            .with_for_update(of=_INSTANCES)
         )
     return found
 
@@ -382,15 +396,19 @@ def _lock(instance_id: int, closing: Closing | None = None) -> Loaded:
     including `closing` on PostgreSQL)."""
     cached = live.take_any(instance_id)
     params = {"instance_id_": instance_id, "cached_": cached[0] if cached else -1}
+    closed = None
     if closing is None:
         header = _LOCK.execute(params).first()
     elif on_postgresql():
-        header = _close_and_lock(closing).execute({**closing.params, **params}).first()
+        header = closed = _close_and_lock(closing).execute({**closing.params, **params}).first()
         if header is None:
             raise closing.error()
     else:
-        if closing.statement.execute(closing.params).rowcount != 1:
+        result = closing.statement.execute(closing.params)
+        rows = result.all()
+        if (len(rows) if closing.statement.statement._returning else result.rowcount) != 1:  # type: ignore[attr-defined]
             raise closing.error()
+        closed = rows[0] if rows else None
         header = _LOCK.execute(params).first()
     if header is None:
         raise ApiError("not_found", "process instance not found", 404)
@@ -403,7 +421,12 @@ def _lock(instance_id: int, closing: Closing | None = None) -> Loaded:
         if state is None:  # a concurrent commit moved the version under a CASE already evaluated
             state = _READ_STATE.execute({"instance_id_": instance_id}).scalar()
         workflow = load_state(_process(header.definition_id), state)
-    return Loaded(instance_id, header.version, _definition(header.definition_id), workflow)
+    return Loaded(instance_id, header.version, _definition(header.definition_id), workflow, closed)
+
+
+def lock_closing(instance_id: int, closing: Closing) -> Loaded:
+    """Run `closing` and lock the instance (for a service task: claim its outbox row first)."""
+    return _lock(instance_id, closing)
 
 
 def _persist(loaded: Loaded, actor_id: int | None, completed: str | None = None) -> None:
@@ -460,9 +483,10 @@ def set_task_data(task: Any, key: str, value: Any) -> None:
     _persist(loaded, None)
 
 
-def finish_service(instance_id: int, spiff_task_id: str, result: dict[str, Any]) -> None:
-    """The worker's way back in: store a service task's result and advance."""
-    loaded = _lock(instance_id)
+def finish_service(instance_id: int, spiff_task_id: str, result: dict[str, Any], loaded: Loaded | None = None) -> None:
+    """The worker's way back in: store a service task's result and advance (`loaded`: the
+    instance the caller already locked)."""
+    loaded = loaded or _lock(instance_id)
     spiff_task = loaded.workflow.get_task_from_id(UUID(spiff_task_id))
     if spiff_task is None or spiff_task.state != TaskState.STARTED:
         raise ApiError("conflict", "service task is not waiting for a result", 409)

@@ -1,0 +1,69 @@
+"""The in-process outbox runner: a failing service leaves its row pending with a backoff
+and the instance untouched; a retry that succeeds advances the instance; a row that is
+already done is never run twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from app.extensions import db
+from app.models import HumanTask, Outbox
+from app.models.base import utcnow
+from app.workflow import outbox, registry
+
+
+def _approvals(application_no: str) -> int:
+    return len(
+        db.session.scalars(
+            select(HumanTask.id).where(HumanTask.application_no == application_no, HumanTask.task_key == "approve")
+        ).all()
+    )
+
+
+def test_a_failing_service_is_retried_later_and_then_advances_the_instance(api, fresh, monkeypatch):
+    calls: list[str] = []
+    real = registry.SERVICES["credit_lookup_service"]
+
+    def unavailable(call):  # type: ignore[no-untyped-def]
+        calls.append(call.idempotency_key)
+        raise ConnectionError("credit bureau unreachable")
+
+    monkeypatch.setitem(registry.SERVICES, "credit_lookup_service", unavailable)
+    no = api.submit()
+    api.to_approval(no)  # collect_materials commits, then the credit lookup runs in-process and fails
+    with fresh.app_context():
+        row = db.session.scalars(select(Outbox).where(Outbox.operation == "credit_lookup_service")).one()
+        assert (row.status, row.attempts) == ("pending", 1)
+        assert "credit bureau unreachable" in row.last_error and row.available_at > utcnow()
+        assert _approvals(no) == 0  # the instance still waits for the lookup
+        outbox.run_inline([(row.id, row.instance_id)])  # not due yet: nothing happens
+        assert len(calls) == 1
+
+        monkeypatch.setitem(registry.SERVICES, "credit_lookup_service", real)
+        db.session.execute(
+            update(Outbox).where(Outbox.id == row.id).values(available_at=utcnow() - timedelta(seconds=1))
+        )
+        db.session.commit()
+        outbox.run_inline([(row.id, row.instance_id)])
+        db.session.expire_all()
+        done = db.session.get(Outbox, row.id)
+        assert (done.status, done.attempts) == ("done", 2)
+        assert _approvals(no) == 2
+    assert api.task("approver1", no, "approve")["task_key"] == "approve"
+
+
+@pytest.mark.parametrize("with_instance", [True, False])
+def test_a_row_that_is_done_is_not_run_again(api, fresh, monkeypatch, with_instance):
+    no = api.submit()
+    api.to_approval(no)
+    ran: list[int] = []
+    monkeypatch.setitem(registry.SERVICES, "credit_lookup_service", lambda call: ran.append(1) or {})
+    with fresh.app_context():
+        row = db.session.scalars(select(Outbox).where(Outbox.operation == "credit_lookup_service")).one()
+        assert row.status == "done"
+        outbox.run_inline([(row.id, row.instance_id if with_instance else None)])
+        assert ran == []
+        assert db.session.get(Outbox, row.id).attempts == 1

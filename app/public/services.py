@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from app import audit
@@ -36,20 +36,6 @@ def throttle(kind: str) -> None:
 
 _REGIONS, _TEAMS, _PRODUCTS = Region.__table__, Team.__table__, LoanProduct.__table__
 _CUSTOMERS, _APPLICATIONS = Customer.__table__, Application.__table__
-# The region and the team that serves it (the first, by id), in one query.
-_REGION_AND_TEAM = Hot(
-    select(
-        _REGIONS.c.id,
-        _REGIONS.c.code,
-        _REGIONS.c.default_product_id,
-        _TEAMS.c.id.label("team_id"),
-        _TEAMS.c.approval_mode,
-    )
-    .select_from(_REGIONS.outerjoin(_TEAMS, _TEAMS.c.region_id == _REGIONS.c.id))
-    .where(_REGIONS.c.code == bindparam("code_"))
-    .order_by(_TEAMS.c.id)
-    .limit(1)
-)
 _PRODUCT_COLUMNS = (
     _PRODUCTS.c.id,
     _PRODUCTS.c.code,
@@ -58,30 +44,80 @@ _PRODUCT_COLUMNS = (
     _PRODUCTS.c.min_term,
     _PRODUCTS.c.max_term,
 )
-_PRODUCT_BY_CODE = Hot(select(*_PRODUCT_COLUMNS).where(_PRODUCTS.c.code == bindparam("code_"), _PRODUCTS.c.active))
-_PRODUCT_BY_ID = Hot(select(*_PRODUCT_COLUMNS).where(_PRODUCTS.c.id == bindparam("id_")))
-_CUSTOMER_BY_ID_NUMBER = Hot(select(_CUSTOMERS.c.id).where(_CUSTOMERS.c.id_number == bindparam("id_number_")))
-_INSERT_CUSTOMER = Hot(insert(_CUSTOMERS).returning(_CUSTOMERS.c.id))
-_INSERT_APPLICATION = Hot(insert(_APPLICATIONS).returning(_APPLICATIONS.c.id))
-_APPROVERS = Hot(
-    select(team_approvers.c.user_id)
-    .where(team_approvers.c.team_id == bindparam("team_id_"))
+_FIRST_TEAM = _TEAMS.alias("first_team")
+# The region, the team that serves it (the first, by id), the region's default product and
+# the team's approvers (one row per approver, ordered), in one query.
+_PLACE = Hot(
+    select(
+        _REGIONS.c.id,
+        _REGIONS.c.code,
+        _REGIONS.c.default_product_id,
+        _TEAMS.c.id.label("team_id"),
+        _TEAMS.c.approval_mode,
+        *(column.label(f"product_{column.key}") for column in _PRODUCT_COLUMNS),
+        team_approvers.c.user_id.label("approver_id"),
+    )
+    .select_from(
+        _REGIONS.outerjoin(
+            _TEAMS,
+            _TEAMS.c.id
+            == select(func.min(_FIRST_TEAM.c.id)).where(_FIRST_TEAM.c.region_id == _REGIONS.c.id).scalar_subquery(),
+        )
+        .outerjoin(_PRODUCTS, _PRODUCTS.c.id == _REGIONS.c.default_product_id)
+        .outerjoin(team_approvers, team_approvers.c.team_id == _TEAMS.c.id)
+    )
+    .where(_REGIONS.c.code == bindparam("code_"))
     .order_by(team_approvers.c.user_id)
 )
+
+
+@dataclass(frozen=True)
+class _Product:
+    id: int
+    code: str
+    min_amount: Any
+    max_amount: Any
+    min_term: int
+    max_term: int
+
+
+_PRODUCT_BY_CODE = Hot(select(*_PRODUCT_COLUMNS).where(_PRODUCTS.c.code == bindparam("code_"), _PRODUCTS.c.active))
+_CUSTOMER_BY_ID_NUMBER = Hot(select(_CUSTOMERS.c.id).where(_CUSTOMERS.c.id_number == bindparam("id_number_")))
+_NEW_CUSTOMER_COLUMNS = ("name", "phone", "id_number", "region_id", "profile", "created_at", "updated_at")
+# A first application creates its customer; the INSERT finds nothing to do (and returns no
+# id) when the ID number is known already.
+_INSERT_NEW_CUSTOMER = Hot(
+    insert(_CUSTOMERS)
+    .from_select(
+        list(_NEW_CUSTOMER_COLUMNS),
+        select(*(bindparam(name, type_=_CUSTOMERS.c[name].type) for name in _NEW_CUSTOMER_COLUMNS)).where(
+            ~exists().where(_CUSTOMERS.c.id_number == bindparam("id_number", type_=_CUSTOMERS.c.id_number.type))
+        ),
+    )
+    .returning(_CUSTOMERS.c.id)
+)
+_INSERT_APPLICATION = Hot(insert(_APPLICATIONS).returning(_APPLICATIONS.c.id))
 _INSERT_STAGE = Hot(insert(StageEntry.__table__))
 
 
-def _product(default_product_id: int | None, code: str | None) -> Any:
+def _product(place: Any, code: str | None) -> Any:
     if code:
         product = _PRODUCT_BY_CODE.execute({"code_": code}).first()
         if product is None:
             raise ApiError("validation_error", _("贷款产品不存在"), 422, fields={"product_code": ["unknown product"]})
         return product
-    if default_product_id is None:
+    if place.product_id is None:
         raise ApiError(
             "validation_error", _("该地区没有默认产品"), 422, fields={"product_code": ["required in this region"]}
         )
-    return _PRODUCT_BY_ID.execute({"id_": default_product_id}).first()
+    return _Product(
+        place.product_id,
+        place.product_code,
+        place.product_min_amount,
+        place.product_max_amount,
+        place.product_min_term,
+        place.product_max_term,
+    )
 
 
 def _check_limits(product: Any, form: dict[str, Any]) -> None:
@@ -119,22 +155,20 @@ def _customer_id(form: dict[str, Any], region_id: int, now: datetime) -> int:
     An existing customer's name and phone are never changed from the anonymous form (only
     staff maintain customer data, F10)."""
     id_number = form["id_number"].upper()
-    found = _CUSTOMER_BY_ID_NUMBER.execute({"id_number_": id_number}).scalar()
-    if found is not None:
-        return int(found)
-    return int(
-        _INSERT_CUSTOMER.execute(
-            {
-                "name": form["name"].strip(),
-                "phone": form["phone"],
-                "id_number": id_number,
-                "region_id": region_id,
-                "profile": {},
-                "created_at": now,
-                "updated_at": now,
-            }
-        ).scalar()
-    )
+    created = _INSERT_NEW_CUSTOMER.execute(
+        {
+            "name": form["name"].strip(),
+            "phone": form["phone"],
+            "id_number": id_number,
+            "region_id": region_id,
+            "profile": {},
+            "created_at": now,
+            "updated_at": now,
+        }
+    ).scalar()
+    if created is not None:
+        return int(created)
+    return int(_CUSTOMER_BY_ID_NUMBER.execute({"id_number_": id_number}).scalar())
 
 
 def submit(form: dict[str, Any]) -> Submitted:
@@ -142,14 +176,15 @@ def submit(form: dict[str, Any]) -> Submitted:
 
     Raises `SubmitConflict` when a unique key was taken by a concurrent transaction; the
     caller rolls back and runs the submission again (see `submit_with_retry`)."""
-    place = _REGION_AND_TEAM.execute({"code_": form["region_code"]}).first()
+    rows = _PLACE.execute({"code_": form["region_code"]}).all()
+    place = rows[0] if rows else None
     if place is None:
         raise ApiError("validation_error", _("地区不存在"), 422, fields={"region_code": ["unknown region"]})
     if place.team_id is None:
         raise ApiError(
             "validation_error", _("该地区暂无服务团队"), 422, fields={"region_code": ["no team serves this region"]}
         )
-    product = _product(place.default_product_id, form.get("product_code"))
+    product = _product(place, form.get("product_code"))
     _check_limits(product, form)
     now = utcnow()
     stage = "pending_assignment"
@@ -192,7 +227,7 @@ def submit(form: dict[str, Any]) -> Submitted:
         **context,
         "region_code": place.code,
         "approval_mode": place.approval_mode,
-        "approvers": _APPROVERS.execute({"team_id_": place.team_id}).scalars(),
+        "approvers": [row.approver_id for row in rows if row.approver_id is not None],
         "product_code": product.code,
         "amount_requested": form["amount"],
         "term_requested": form["term_months"],

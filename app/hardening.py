@@ -16,6 +16,7 @@ from flask_smorest import Blueprint as SmorestBlueprint
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from app import jsontext
 from app.errors import ApiError
 
 MAX_JSON_BYTES = 1024 * 1024
@@ -84,7 +85,15 @@ def safe_loads(data: str | bytes) -> Any:
 
 
 class SafeJSONProvider(DefaultJSONProvider):
-    """`request.get_json()` through `safe_loads` (a failure becomes Flask's 400)."""
+    """`request.get_json()` through `safe_loads` (a failure becomes Flask's 400); responses
+    written by orjson with Flask's own conversions (`default`: dates as HTTP dates,
+    Decimal and UUID as strings, dataclasses as dicts) and sorted keys — the same JSON,
+    except that non-ASCII text is sent as UTF-8 rather than `\\u` escapes."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        if set(kwargs) - {"separators"}:  # e.g. indent in debug mode: the standard encoder
+            return super().dumps(obj, **kwargs)
+        return jsontext.response(obj, self.default)
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         try:

@@ -1,15 +1,15 @@
-"""JSON text of stored values (workflow state, JSON columns) through orjson.
+"""JSON text of stored values (workflow state, JSON columns) and responses, through orjson.
 
 The state of an instance is written after every step (7–12 KB) and the outbox payload,
 form data and audit rows are JSON columns: the standard library's encoder spent about a
 tenth of a task completion's CPU on them; orjson writes the same JSON several times faster.
-Only the serialization changes: what it accepts is a superset of `json.dumps` (it also
-writes datetimes and UUIDs, which our callers convert first anyway) and non-string keys
-become strings, as `json.dumps` makes them.
+Only the serialization changes: non-string keys become strings, as `json.dumps` makes
+them, and what orjson cannot write (integers beyond 64 bits) falls back to `json.dumps`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -28,9 +28,29 @@ _CONVERTED_OPTIONS = (
 
 def column(value: Any) -> str:
     """SQLAlchemy's `json_serializer` for JSON columns."""
-    return orjson.dumps(value, option=_COLUMN_OPTIONS).decode()
+    try:
+        return orjson.dumps(value, option=_COLUMN_OPTIONS).decode()
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits, which JSON itself allows
+        return json.dumps(value)
 
 
 def converted(value: Any, default: Callable[[Any], Any]) -> str:
     """JSON of `value`, with `default` converting every non-JSON object (dates included)."""
-    return orjson.dumps(value, default=default, option=_CONVERTED_OPTIONS).decode()
+    try:
+        return orjson.dumps(value, default=default, option=_CONVERTED_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, default=default, separators=(",", ":"))
+
+
+_RESPONSE_OPTIONS = (
+    orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
+def response(value: Any, default: Callable[[Any], Any]) -> str:
+    """A response body as Flask's JSON provider writes it (sorted keys, its `default` for
+    dates, Decimals and dataclasses), without the `\\u` escapes of non-ASCII text."""
+    try:
+        return orjson.dumps(value, default=default, option=_RESPONSE_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, default=default, sort_keys=True, separators=(",", ":"))

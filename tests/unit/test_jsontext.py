@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from uuid import UUID
 
@@ -23,7 +23,7 @@ class Point:
 
 VALUE = {
     "b": [1, 2.5, None, True, "中文"],
-    "a": {"when": datetime(2026, 11, 26, 8, 0, tzinfo=timezone.utc), "day": date(2026, 11, 26)},
+    "a": {"when": datetime(2026, 11, 26, 8, 0, tzinfo=UTC), "day": date(2026, 11, 26)},
     "amount": Decimal("100000.00"),
     "id": UUID("12345678-1234-5678-1234-567812345678"),
     "point": Point(1, "y"),

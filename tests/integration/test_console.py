@@ -133,3 +133,17 @@ def test_a_lead_assigns_an_officer_from_the_console(fresh, api):
     done = client.post(f"/tasks/{task['id']}", data={"csrf_token": token, "officer_id": officer})
     assert done.status_code == 302
     assert api.task("officer_hka1", no, "onsite_visit")["task_key"] == "onsite_visit"
+
+
+def test_with_a_session_cookie_the_session_user_is_the_caller_even_beside_a_bearer_token(client, api):
+    """A browser logged in to the console that also sends someone else's bearer token acts
+    as its session user (Flask-Login's order); without the cookie the token decides."""
+    console_login(client, "lead_hka")
+    gm_token = api.client.post("/api/v1/auth/login", json={"username": "gm", "password": "demo1234"}).get_json()[
+        "token"
+    ]
+    both = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {gm_token}"}).get_json()
+    assert both["username"] == "lead_hka"
+    cookieless = client.application.test_client()
+    token_only = cookieless.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {gm_token}"}).get_json()
+    assert token_only["username"] == "gm"

@@ -85,7 +85,11 @@ def register_read_requests(app: Flask) -> None:
     """API reads on PostgreSQL run their statements in autocommit: no BEGIN and ROLLBACK
     round trips around a list or a detail. Each statement still sees committed data only,
     exactly as the statements of a read-committed transaction do; a read that records an
-    audit row commits that single INSERT."""
+    audit row commits that single INSERT. Hot statements of such a request run on a plain
+    autocommit connection without the session's transaction machinery (app/fastsql.py);
+    ORM statements switch the session's connection to autocommit."""
+    from app import fastsql
+
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
             return
@@ -93,7 +97,11 @@ def register_read_requests(app: Flask) -> None:
     @app.before_request
     def _autocommit_reads() -> None:
         if request.method in ("GET", "HEAD") and request.path.startswith("/api/"):
-            db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            fastsql.begin_read_request()
+
+    @app.teardown_request
+    def _end_read(_exc: BaseException | None) -> None:
+        fastsql.end_read_request()
 
 
 def _select_locale() -> Locale:

@@ -25,6 +25,7 @@ default (the fast path does not run SQLAlchemy's default generators).
 from __future__ import annotations
 
 import re
+import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -305,8 +306,11 @@ def flush_writes(session: Any) -> None:
 
 @event.listens_for(Session, "do_orm_execute")
 def _flush_before_session_statement(state) -> None:  # type: ignore[no-untyped-def]
-    if _PENDING in state.session.info:
-        flush_writes(state.session)
+    session = state.session
+    if _read.active and session.get_transaction() is None:
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    if _PENDING in session.info:
+        flush_writes(session)
 
 
 @event.listens_for(Session, "before_flush")
@@ -334,11 +338,47 @@ def on_postgresql() -> bool:
 _CONNECTION_KEY = "ydx_hot_connection"
 
 
+class _ReadRequest(threading.local):
+    """An API read request on PostgreSQL (set by the app's before/teardown hooks)."""
+
+    active = False
+    connection: Any = None
+
+
+_read = _ReadRequest()
+
+
+def begin_read_request() -> None:
+    """Statements of this request run in autocommit; Hot ones on a connection of their own."""
+    _read.active = True
+
+
+def end_read_request() -> None:
+    """Give the read connection back to the pool."""
+    _read.active = False
+    connection, _read.connection = _read.connection, None
+    if connection is not None:
+        connection.close()
+
+
+def _read_connection() -> Any:
+    connection = _read.connection
+    if connection is None or connection.invalidated:
+        if connection is not None:
+            connection.close()
+        connection = _read.connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    return connection
+
+
 def _connection(session: Any) -> Any:
     """The session's connection for its current transaction. `Session.connection()` costs
     ~25 Python calls (bind lookup through Flask-SQLAlchemy, transaction state checks); a
-    transaction keeps one connection, so it is looked up once per transaction."""
+    transaction keeps one connection, so it is looked up once per transaction. In an API
+    read request with no transaction begun, an autocommit connection outside the session
+    (a session transaction costs ~60 µs to begin and close)."""
     transaction = session.get_transaction()
+    if transaction is None and _read.active:
+        return _read_connection()
     if transaction is not None and transaction.is_active:
         cached = session.info.get(_CONNECTION_KEY)
         if cached is not None and cached[0] is transaction:

@@ -106,12 +106,22 @@ def test_driver_errors_surface_as_sqlalchemy_errors(fresh):
     [("GET", "/api/v1/tasks", True), ("POST", "/api/v1/tasks/1/complete", False), ("GET", "/console", False)],
 )
 def test_api_reads_run_without_a_transaction_on_postgresql(fresh, method, path, autocommit):
-    """No BEGIN/ROLLBACK round trips around an API read; writes keep their transaction."""
+    """No BEGIN/ROLLBACK round trips around an API read — for hot statements (on a
+    connection outside the session) and ORM ones alike; writes keep their transaction."""
+    from app import fastsql
+    from app.models import Region
+
     with fresh.test_request_context(path, method=method):
         if db.engine.dialect.name != "postgresql":
             pytest.skip("SQLite keeps its BEGIN IMMEDIATE transactions")
         fresh.preprocess_request()
+        hot = fastsql._connection(db.session())
+        assert hot.connection.driver_connection.autocommit is autocommit
+        assert (db.session().get_transaction() is None) is autocommit
+        assert db.session.scalars(select(Region.code)).all()  # an ORM statement
         assert db.session.connection().connection.driver_connection.autocommit is autocommit
+        fresh.do_teardown_request()
+        assert fastsql._read.connection is None and not fastsql._read.active
         db.session.remove()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
@@ -58,3 +59,17 @@ def describe(diff) -> str:  # type: ignore[no-untyped-def]
         getattr(target, "parent", None), "name", ""
     )
     return f"{kind} {name or ''} on {table or rest}"
+
+
+def test_the_workflow_state_is_compressed_with_lz4_on_postgresql(app):
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("a PostgreSQL storage setting")
+        method = db.session.scalar(
+            text(
+                "SELECT attcompression FROM pg_attribute "
+                "WHERE attrelid = 'process_instance'::regclass AND attname = 'state'"
+            )
+        )
+        db.session.remove()
+    assert method == "l"

@@ -86,17 +86,22 @@ def _mine_page(by_application: bool, by_key: bool, status: str) -> Hot:
     shape = (by_application, by_key, status)
     found = _MINE_PAGES.get(shape)
     if found is None:
-        where = [_TASKS.c.assignee_id == bindparam("me_")]
-        if by_application:
-            where.append(_TASKS.c.application_no == bindparam("application_no_"))
-        if by_key:
-            where.append(_TASKS.c.task_key == bindparam("task_key_"))
-        if status != "all":
-            where.append(_TASKS.c.status == status)
-        found = _MINE_PAGES[shape] = Hot(
-            _SELECT_TASKS.where(*where).order_by(*_INBOX_ORDER).limit(bindparam("limit_")).offset(bindparam("offset_"))
-        )
+        found = _MINE_PAGES[shape] = _page([_TASKS.c.assignee_id == bindparam("me_")], by_application, by_key, status)
     return found
+
+
+def _page(where: list[ColumnElement[bool]], by_application: bool, by_key: bool, status: str) -> Hot:
+    """A page of inbox rows: `where` plus the optional application/key/status filters,
+    in inbox order, limit and offset bound per call."""
+    if by_application:
+        where.append(_TASKS.c.application_no == bindparam("application_no_"))
+    if by_key:
+        where.append(_TASKS.c.task_key == bindparam("task_key_"))
+    if status != "all":
+        where.append(_TASKS.c.status == status)
+    return Hot(
+        _SELECT_TASKS.where(*where).order_by(*_INBOX_ORDER).limit(bindparam("limit_")).offset(bindparam("offset_"))
+    )
 
 
 _CANDIDATE_PAGES: dict[tuple[Any, ...], Hot] = {}
@@ -130,15 +135,7 @@ def _candidate_page(who: Caller, by_application: bool, by_key: bool, status: str
                     *([among(_TASKS.c.region_id, "region", len(regions))] if regions else []),
                 )
             )
-        if by_application:
-            where.append(_TASKS.c.application_no == bindparam("application_no_"))
-        if by_key:
-            where.append(_TASKS.c.task_key == bindparam("task_key_"))
-        if status != "all":
-            where.append(_TASKS.c.status == status)
-        found = _CANDIDATE_PAGES[shape] = Hot(
-            _SELECT_TASKS.where(*where).order_by(*_INBOX_ORDER).limit(bindparam("limit_")).offset(bindparam("offset_"))
-        )
+        found = _CANDIDATE_PAGES[shape] = _page(where, by_application, by_key, status)
     return found
 
 

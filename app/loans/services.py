@@ -309,12 +309,21 @@ def get_loan(loan_id: int, who: Caller) -> Loan:
 
 
 _LOANS = Loan.__table__
-_LOAN_OF_APPLICATION = Hot(
-    select(_LOANS.c.id, _LOANS.c.apr).where(_LOANS.c.application_id == bindparam("application_id_"))
-)
-_PRODUCT_OF_APPLICATION = Hot(
-    select(LoanProduct.__table__.c.id, LoanProduct.annual_rate, LoanProduct.method, LoanProduct.fee_rate)
-    .join(Application.__table__, Application.product_id == LoanProduct.id)
+# The application's product and, if a retried disbursement already made it, its loan.
+_PRODUCT_AND_LOAN = Hot(
+    select(
+        LoanProduct.__table__.c.id,
+        LoanProduct.annual_rate,
+        LoanProduct.method,
+        LoanProduct.fee_rate,
+        _LOANS.c.id.label("loan_id"),
+        _LOANS.c.apr.label("loan_apr"),
+    )
+    .select_from(
+        Application.__table__.join(LoanProduct.__table__, Application.product_id == LoanProduct.id).outerjoin(
+            _LOANS, _LOANS.c.application_id == Application.id
+        )
+    )
     .where(Application.id == bindparam("application_id_"))
 )
 _INSERT_LOAN = Hot(insert(_LOANS).returning(_LOANS.c.id))
@@ -349,12 +358,11 @@ class CreatedLoan:
 
 def create_loan(application_id: int, amount: Decimal, term_months: int, start: date) -> CreatedLoan:
     """Create the loan from the application's product and compute its schedule (F8)."""
-    existing = _LOAN_OF_APPLICATION.execute({"application_id_": application_id}).first()
-    if existing is not None:  # idempotent: a retried disbursement does not create a second loan
-        return CreatedLoan(existing.id, existing.apr)
-    product = _PRODUCT_OF_APPLICATION.execute({"application_id_": application_id}).first()
+    product = _PRODUCT_AND_LOAN.execute({"application_id_": application_id}).first()
     if product is None:
         raise ValueError(f"application {application_id} does not exist")
+    if product.loan_id is not None:  # idempotent: a retried disbursement does not create a second loan
+        return CreatedLoan(product.loan_id, product.loan_apr)
     principal = Decimal(amount).quantize(Decimal("0.01"))
     fee = (principal * product.fee_rate).quantize(Decimal("0.01"))
     schedule = build_schedule(principal, product.annual_rate, int(term_months), product.method, start)

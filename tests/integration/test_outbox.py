@@ -67,3 +67,21 @@ def test_a_row_that_is_done_is_not_run_again(api, fresh, monkeypatch, with_insta
         outbox.run_inline([(row.id, row.instance_id if with_instance else None)])
         assert ran == []
         assert db.session.get(Outbox, row.id).attempts == 1
+
+
+def test_a_retried_disbursement_finds_the_loan_it_made_instead_of_making_another(api, fresh):
+    from decimal import Decimal
+
+    from app.loans.services import create_loan
+    from app.models import Loan
+
+    no = api.submit()
+    api.to_approval(no)
+    form = {"decision": "approve", "amount": "100000", "term_months": 12}
+    assert api.complete("approver1", no, "approve", form).status_code == 200
+    assert api.complete("approver2", no, "approve", form).status_code == 200
+    with fresh.test_request_context():
+        loan = db.session.scalars(select(Loan)).one()
+        again = create_loan(loan.application_id, Decimal("100000"), 12, loan.start_date)
+        assert (again.id, again.apr) == (loan.id, loan.apr)
+        assert len(db.session.scalars(select(Loan)).all()) == 1

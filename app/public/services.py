@@ -34,6 +34,7 @@ def throttle(kind: str) -> None:
         )
 
 
+PROCESS_KEY = "loan_lifecycle"
 _REGIONS, _TEAMS, _PRODUCTS = Region.__table__, Team.__table__, LoanProduct.__table__
 _CUSTOMERS, _APPLICATIONS = Customer.__table__, Application.__table__
 _PRODUCT_COLUMNS = (
@@ -56,6 +57,7 @@ _PLACE = Hot(
         _TEAMS.c.approval_mode,
         *(column.label(f"product_{column.key}") for column in _PRODUCT_COLUMNS),
         team_approvers.c.user_id.label("approver_id"),
+        runtime.newest_definition_id(bindparam("process_key_")).label("definition_id"),
     )
     .select_from(
         _REGIONS.outerjoin(
@@ -176,7 +178,7 @@ def submit(form: dict[str, Any]) -> Submitted:
 
     Raises `SubmitConflict` when a unique key was taken by a concurrent transaction; the
     caller rolls back and runs the submission again (see `submit_with_retry`)."""
-    rows = _PLACE.execute({"code_": form["region_code"]}).all()
+    rows = _PLACE.execute({"code_": form["region_code"], "process_key_": PROCESS_KEY}).all()
     place = rows[0] if rows else None
     if place is None:
         raise ApiError("validation_error", _("地区不存在"), 422, fields={"region_code": ["unknown region"]})
@@ -232,7 +234,9 @@ def submit(form: dict[str, Any]) -> Submitted:
         "amount_requested": form["amount"],
         "term_requested": form["term_months"],
     }
-    runtime.start("loan_lifecycle", application_no, data, context=context, stage=stage)
+    if place.definition_id is None:
+        raise ApiError("process_not_deployed", f"process '{PROCESS_KEY}' is not deployed", 409)
+    runtime.start(PROCESS_KEY, application_no, data, context=context, stage=stage, definition_id=place.definition_id)
     _INSERT_STAGE.defer({"application_id": application_id, "stage": stage, "actor_id": None, "at": now})
     audit.record(
         "application.submit",

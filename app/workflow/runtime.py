@@ -260,6 +260,18 @@ _NEWEST_DEFINITION = Hot(
 )
 
 
+def newest_definition_id(process_key: Any) -> Any:
+    """A scalar subquery for the id of the newest deployed version of a process, for a
+    caller that reads it alongside other rows (pass the result to `start(definition_id=)`)."""
+    return (
+        select(_DEFINITIONS.c.id)
+        .where(_DEFINITIONS.c.kind == "process", _DEFINITIONS.c.key == process_key)
+        .order_by(_DEFINITIONS.c.version.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 def latest_definition(process_key: str) -> DefinitionInfo:
     """The newest deployed version of a process (new instances always start on it)."""
     row = _NEWEST_DEFINITION.execute({"key_": process_key}).first()
@@ -283,13 +295,20 @@ def start(
     context: dict[str, Any],
     actor_id: int | None = None,
     stage: str | None = None,
+    definition_id: int | None = None,
 ) -> int:
     """Start the newest version of `process_key`, run it to its first waiting points and
     return the new instance id.
 
     `stage` is the stage the business row was created in, so reaching it again is not
-    recorded as a change."""
-    definition = latest_definition(process_key)
+    recorded as a change. `definition_id`: the newest version's id, when the caller has
+    already read it in this transaction (`newest_definition_id`)."""
+    if definition_id is None:
+        definition = latest_definition(process_key)
+    else:
+        definition = _definition(definition_id)
+        if definition.key != process_key:
+            raise ValueError(f"definition {definition_id} is not a version of {process_key}")
     workflow = new_workflow(_process(definition.id))
     workflow.data[CONTEXT_KEY] = context
     if stage:

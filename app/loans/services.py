@@ -18,7 +18,7 @@ from typing import Any
 
 import filetype
 from flask import current_app
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import Integer, String, bindparam, cast, func, insert, literal, null, select, union_all
 from werkzeug.datastructures import FileStorage
 
 from app import audit
@@ -108,31 +108,85 @@ _VIEW = select(
 )
 _VIEW_BY_NO = Hot(_VIEW.where(_APPLICATIONS.c.application_no == bindparam("no_")))
 _VIEW_BY_ID = Hot(_VIEW.where(_APPLICATIONS.c.id == bindparam("id_")))
-_ANSWERS = Hot(
-    select(_TASK_ROWS.c.completed_by_id, _TASK_ROWS.c.form_data)
-    .where(
-        _TASK_ROWS.c.application_id == bindparam("application_id_"),
-        _TASK_ROWS.c.task_key == "approve",
-        _TASK_ROWS.c.status == "completed",
-    )
-    .order_by(_TASK_ROWS.c.completed_by_id)
+# Beside the application row, its detail shows three short lists: each approver's answer,
+# the stage history and the attachments. They come back as one UNION ALL (one statement),
+# each row tagged with its list and put back into shape in `_detail_lists`.
+_KIND, _ORDER, _N1, _N2, _T1, _T2, _T3, _AT, _DATA = "kind", "ord", "n1", "n2", "t1", "t2", "t3", "at", "data"
+
+
+def _branch(kind: str, order: Any, table: Any, where: Any, **values: Any) -> Any:
+    types = {
+        _N1: Integer(),
+        _N2: Integer(),
+        _T1: String(),
+        _T2: String(),
+        _T3: String(),
+        _AT: _STAGES.c.at.type,
+        _DATA: _TASK_ROWS.c.form_data.type,
+    }
+    columns = [literal(kind, String()).label(_KIND), order.label(_ORDER)]
+    columns += [(values[name] if name in values else cast(null(), type_)).label(name) for name, type_ in types.items()]
+    return select(*columns).select_from(table).where(*where)
+
+
+_APPLICATION_ID = bindparam("application_id_", type_=Integer())
+_DETAIL_LISTS = Hot(
+    union_all(
+        _branch(
+            "answer",
+            _TASK_ROWS.c.completed_by_id,
+            _TASK_ROWS,
+            (
+                _TASK_ROWS.c.application_id == _APPLICATION_ID,
+                _TASK_ROWS.c.task_key == "approve",
+                _TASK_ROWS.c.status == "completed",
+            ),
+            n1=_TASK_ROWS.c.completed_by_id,
+            data=_TASK_ROWS.c.form_data,
+        ),
+        _branch(
+            "stage",
+            _STAGES.c.id,
+            _STAGES,
+            (_STAGES.c.application_id == _APPLICATION_ID,),
+            n1=_STAGES.c.actor_id,
+            t1=_STAGES.c.stage,
+            at=_STAGES.c.at,
+        ),
+        _branch(
+            "attachment",
+            _ATTACHMENTS.c.id,
+            _ATTACHMENTS,
+            (_ATTACHMENTS.c.application_id == _APPLICATION_ID,),
+            n1=_ATTACHMENTS.c.id,
+            n2=_ATTACHMENTS.c.size,
+            t1=_ATTACHMENTS.c.sha256,
+            t2=_ATTACHMENTS.c.content_type,
+            t3=_ATTACHMENTS.c.filename,
+        ),
+    ).order_by(_KIND, _ORDER)
 )
-_HISTORY = Hot(
-    select(_STAGES.c.stage, _STAGES.c.actor_id, _STAGES.c.at)
-    .where(_STAGES.c.application_id == bindparam("application_id_"))
-    .order_by(_STAGES.c.id)
-)
-_ATTACHMENT_ROWS = Hot(
-    select(
-        _ATTACHMENTS.c.id,
-        _ATTACHMENTS.c.sha256,
-        _ATTACHMENTS.c.content_type,
-        _ATTACHMENTS.c.size,
-        _ATTACHMENTS.c.filename,
-    )
-    .where(_ATTACHMENTS.c.application_id == bindparam("application_id_"))
-    .order_by(_ATTACHMENTS.c.id)
-)
+
+
+@dataclass(frozen=True)
+class _DetailLists:
+    answers: list[dict[str, Any]]
+    history: list[SimpleNamespace]
+    attachments: list[SimpleNamespace]
+
+
+def _detail_lists(application_id: int) -> _DetailLists:
+    lists = _DetailLists([], [], [])
+    for row in _DETAIL_LISTS.execute({"application_id_": application_id}).all():
+        if row.kind == "answer":
+            lists.answers.append({**(row.data or {}), "approver_id": row.n1})
+        elif row.kind == "stage":
+            lists.history.append(SimpleNamespace(stage=row.t1, actor_id=row.n1, at=row.at))
+        else:
+            lists.attachments.append(
+                SimpleNamespace(id=row.n1, sha256=row.t1, content_type=row.t2, size=row.n2, filename=row.t3)
+            )
+    return lists
 
 
 def application_view(application_no: str, who: Caller, action: str = "application.view") -> Any:
@@ -144,13 +198,6 @@ def application_view(application_no: str, who: Caller, action: str = "applicatio
     return view
 
 
-def _answers(application_id: int) -> list[dict[str, Any]]:
-    """Each approver's answer so far, by approver id (from the inbox rows, so answers show
-    before the last approver has decided)."""
-    rows = _ANSWERS.execute({"application_id_": application_id}).all()
-    return [{**(form or {}), "approver_id": approver_id} for approver_id, form in rows]
-
-
 def application_detail(application: Any, who: Caller) -> dict[str, Any]:
     """Stage, history, approvals, credit report, decision (when allowed) and loan id, from
     an `application_view` row."""
@@ -158,11 +205,12 @@ def application_detail(application: Any, who: Caller) -> dict[str, Any]:
     from app.workflow import runtime
 
     instance_id, data = runtime.application_instance_data(application.id)
-    approvals = _answers(application.id)
+    # Each approver's answer so far comes from the inbox rows (by approver id), so answers
+    # show before the last approver has decided.
+    lists = _detail_lists(application.id)
+    approvals, attachments, history = lists.answers, lists.attachments, lists.history
     mode = data.get("approval_mode")
     decision = data.get("decision")
-    attachments = _ATTACHMENT_ROWS.execute({"application_id_": application.id}).all()
-    history = _HISTORY.execute({"application_id_": application.id}).all()
     customer = SimpleNamespace(
         id=application.customer_id,
         name=application.customer_name,

@@ -192,3 +192,24 @@ def test_materials_may_only_reference_attachments_of_the_same_application(api):
         "officer_hka1", no, "collect_materials", {"customer": {}, "attachments": [own], "notes": ""}
     )
     assert accepted.status_code == 200, accepted.get_json()
+
+
+def test_the_application_detail_lists_attachments_history_and_answers_in_order(api):
+    no = assigned(api)
+    first = upload(api, "officer_hka1", no, png(), "门店.png").get_json()
+    second = upload(api, "officer_hka1", no, jpeg(), "执照.jpg").get_json()
+    api.complete("officer_hka1", no, "onsite_visit", {"visited_at": "2026-11-20T10:00:00+08:00"})
+    form = {"customer": {}, "attachments": [first["id"], second["id"]], "notes": ""}
+    assert api.complete("officer_hka1", no, "collect_materials", form).status_code == 200
+    answer = {"decision": "approve", "amount": "90000", "term_months": 12, "comment": "ok"}
+    assert api.complete("approver2", no, "approve", answer).status_code == 200
+    detail = api.application("gm", no)
+    assert [(a["id"], a["sha256"], a["content_type"], a["size"], a["filename"]) for a in detail["attachments"]] == [
+        (first["id"], first["sha256"], "image/png", first["size"], "门店.png"),
+        (second["id"], second["sha256"], "image/jpeg", second["size"], "执照.jpg"),
+    ]
+    assert [h["stage"] for h in detail["history"]] == ["pending_assignment", "onsite_visit", "collecting", "approval"]
+    assert detail["history"][1]["actor_id"] == api.user_id("lead_hka") and detail["history"][1]["at"]
+    assert [(a["approver_id"], a["decision"], a["amount"]) for a in detail["approvals"]] == [
+        (api.user_id("approver2"), "approve", "90000.00")
+    ]

@@ -31,12 +31,12 @@ def dispatch(refs: list[OutboxRef]) -> None:
     """Run (embedded) or enqueue (Celery) outbox rows that are already committed."""
     from app.workflow import outbox
 
-    pairs = [(ref, None) if isinstance(ref, int) else ref for ref in refs]
     if not current_app.config.get("REDIS_URL"):
-        outbox.run_inline(pairs)
+        outbox.run_inline(refs)
         return
     celery = current_app.extensions["celery"]
-    for outbox_id, _instance_id in pairs:
+    for ref in refs:
+        outbox_id = ref if isinstance(ref, int) else ref[0]  # a worker finds the instance itself
         try:
             celery.send_task("workers.tasks.run_outbox", args=[outbox_id])
         except Exception:  # broker unreachable: the relay will publish it later

@@ -9,6 +9,7 @@ visible and retryable by an administrator.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
 from flask import g
@@ -109,7 +110,7 @@ def _record_failure(outbox_id: int, exc: Exception) -> None:
     db.session.commit()
 
 
-def run_inline(refs: list[tuple[int, int | None]] | list[int]) -> None:
+def run_inline(refs: Sequence[int | tuple[int, int | None]]) -> None:
     """Embedded mode: run rows (ids, or (id, instance id) pairs) and whatever they lead to,
     in this process."""
     queue = [(ref, None) if isinstance(ref, int) else ref for ref in refs]

@@ -242,7 +242,9 @@ def _within_product(clean: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """An approved amount and term must lie within the application's product (F18)."""
     if clean.get("decision") != "approve":
         return clean
-    product = _PRODUCT_LIMITS.execute({"application_id_": ctx.data.get("application_id")}).first()
+    product = ctx.product_limits
+    if product is None:
+        product = _PRODUCT_LIMITS.execute({"application_id_": ctx.data.get("application_id")}).first()
     problems: dict[str, list[str]] = {}
     if product is not None and clean.get("amount") is not None:
         if not product.min_amount <= Decimal(str(clean["amount"])) <= product.max_amount:

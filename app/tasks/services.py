@@ -7,6 +7,8 @@ for roles I hold) and `task.view` (team pools for leads and managers).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext as _
@@ -18,7 +20,7 @@ from app.auth.permissions import Caller, load_profile, one_of, row_in_scope, sco
 from app.errors import ApiError, not_found
 from app.extensions import db
 from app.fastsql import Hot
-from app.models import HumanTask, User
+from app.models import Application, HumanTask, LoanProduct, User
 from app.models.base import utcnow
 from app.requestctx import is_internal_client
 from app.schemas import jsonable
@@ -44,6 +46,32 @@ class TaskRow:
 
 _SELECT_TASKS = select(*_TASKS.columns)
 _GET_TASK = Hot(_SELECT_TASKS.where(_TASKS.c.id == bindparam("task_id_")))
+_APPLICATIONS, _PRODUCTS = Application.__table__, LoanProduct.__table__
+# For a completion: the task and the limits of its application's product (approval forms
+# check amount and term against them), by primary keys in one query.
+_GET_TASK_AND_LIMITS = Hot(
+    select(
+        *_TASKS.columns,
+        _PRODUCTS.c.min_amount,
+        _PRODUCTS.c.max_amount,
+        _PRODUCTS.c.min_term,
+        _PRODUCTS.c.max_term,
+    )
+    .select_from(
+        _TASKS.outerjoin(_APPLICATIONS, _APPLICATIONS.c.id == _TASKS.c.application_id).outerjoin(
+            _PRODUCTS, _PRODUCTS.c.id == _APPLICATIONS.c.product_id
+        )
+    )
+    .where(_TASKS.c.id == bindparam("task_id_"))
+)
+
+
+@dataclass(frozen=True)
+class ProductLimits:
+    min_amount: Decimal
+    max_amount: Decimal
+    min_term: int
+    max_term: int
 
 
 def _candidate(who: Caller) -> ColumnElement[bool]:
@@ -187,7 +215,20 @@ def get_visible(task_id: int, who: Caller) -> TaskRow:
     """The task if `who` may see it. A task of one of the caller's own teams that is not
     theirs answers 403; a task of another team answers 404 (no leak of existence)."""
     row = _GET_TASK.execute({"task_id_": task_id}).first()  # by primary key; visibility checked in Python
-    task = TaskRow(row) if row is not None else None
+    return _visible(TaskRow(row) if row is not None else None, who)
+
+
+def _visible_with_limits(task_id: int, who: Caller) -> tuple[TaskRow, ProductLimits | None]:
+    """`get_visible`, and the limits of the application's product."""
+    row = _GET_TASK_AND_LIMITS.execute({"task_id_": task_id}).first()
+    if row is None:
+        return _visible(None, who), None
+    width = len(_TASK_COLUMNS)
+    limits = ProductLimits(*row[width:]) if row[width] is not None else None
+    return _visible(TaskRow(row[:width]), who), limits
+
+
+def _visible(task: TaskRow | None, who: Caller) -> TaskRow:
     if task is not None and _visible_row(task, who):
         return task
     if task is not None and task.team_id in who.team_ids:
@@ -327,7 +368,7 @@ def assign(task_id: int, who: Caller, user_id: int) -> TaskRow:
 
 def complete(task_id: int, who: Caller, payload: Any) -> TaskRow:
     """Validate and complete a task; exactly one of several concurrent calls succeeds."""
-    task = get_visible(task_id, who)
+    task, limits = _visible_with_limits(task_id, who)
     _require_open(task)
     if not _may_perform(task, who):
         raise ApiError("forbidden", _("这不是你的任务"), 403)
@@ -340,7 +381,7 @@ def complete(task_id: int, who: Caller, payload: Any) -> TaskRow:
     data = runtime.instance_data(task.instance_id) if handler.needs_data else {}
     data.setdefault("application_id", task.application_id)
     try:
-        clean = handler.validate(payload, FormContext(task.task_key, data, who.id, task.team_id))
+        clean = handler.validate(payload, FormContext(task.task_key, data, who.id, task.team_id, limits))
     except ValidationError as exc:
         raise ApiError("validation_error", _("表单数据无效"), 422, fields=exc.messages_dict) from exc
     done = {

@@ -20,6 +20,7 @@ class FormContext:
     data: dict[str, Any]
     actor_id: int
     team_id: int | None
+    product_limits: Any = None  # min/max amount and term of the application's product, if read already
 
 
 @dataclass(frozen=True)

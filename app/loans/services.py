@@ -27,7 +27,17 @@ from app.errors import ApiError, not_found
 from app.extensions import db
 from app.fastsql import Hot
 from app.loans.schedule import annualized_rate, build_schedule
-from app.models import Application, Attachment, Customer, HumanTask, Installment, Loan, LoanProduct, StageEntry
+from app.models import (
+    Application,
+    Attachment,
+    Customer,
+    HumanTask,
+    Installment,
+    Loan,
+    LoanProduct,
+    ProcessInstance,
+    StageEntry,
+)
 from app.models.base import utcnow
 from app.schemas import jsonable
 from app.workflow.registry import ServiceCall, service
@@ -92,7 +102,10 @@ def visible_approvals(application: Application, who: Caller, approvals: list[dic
 
 _APPLICATIONS, _CUSTOMERS, _PRODUCTS = Application.__table__, Customer.__table__, LoanProduct.__table__
 _TASK_ROWS, _STAGES, _ATTACHMENTS = HumanTask.__table__, StageEntry.__table__, Attachment.__table__
-# An application with what its detail shows beside it: customer, product code, loan id.
+_INSTANCES = ProcessInstance.__table__
+_NEWER = _INSTANCES.alias("newer")
+# An application with what its detail shows beside it: customer, product code, loan id,
+# and the identity of its newest process instance.
 _VIEW = select(
     *_APPLICATIONS.columns,
     _CUSTOMERS.c.name.label("customer_name"),
@@ -101,10 +114,18 @@ _VIEW = select(
     _CUSTOMERS.c.region_id.label("customer_region_id"),
     _PRODUCTS.c.code.label("product_code"),
     Loan.__table__.c.id.label("loan_id"),
+    _INSTANCES.c.id.label("instance_id"),
+    _INSTANCES.c.version.label("instance_version"),
+    _INSTANCES.c.definition_id.label("instance_definition_id"),
 ).select_from(
     _APPLICATIONS.join(_CUSTOMERS, _CUSTOMERS.c.id == _APPLICATIONS.c.customer_id)
     .join(_PRODUCTS, _PRODUCTS.c.id == _APPLICATIONS.c.product_id)
     .outerjoin(Loan.__table__, Loan.__table__.c.application_id == _APPLICATIONS.c.id)
+    .outerjoin(  # the application's newest process instance
+        _INSTANCES,
+        _INSTANCES.c.id
+        == select(func.max(_NEWER.c.id)).where(_NEWER.c.application_id == _APPLICATIONS.c.id).scalar_subquery(),
+    )
 )
 _VIEW_BY_NO = Hot(_VIEW.where(_APPLICATIONS.c.application_no == bindparam("no_")))
 _VIEW_BY_ID = Hot(_VIEW.where(_APPLICATIONS.c.id == bindparam("id_")))
@@ -204,7 +225,12 @@ def application_detail(application: Any, who: Caller) -> dict[str, Any]:
     from app.customers.services import customer_view
     from app.workflow import runtime
 
-    instance_id, data = runtime.application_instance_data(application.id)
+    instance_id = application.instance_id
+    data = (
+        runtime.instance_data_at(instance_id, application.instance_version, application.instance_definition_id)
+        if instance_id is not None
+        else {}
+    )
     # Each approver's answer so far comes from the inbox rows (by approver id), so answers
     # show before the last approver has decided.
     lists = _detail_lists(application.id)

@@ -532,20 +532,10 @@ def instance_data(instance_id: int) -> dict[str, Any]:
     return _data_of(instance_id, header.version, header.definition_id) if header is not None else {}
 
 
-_NEWEST_OF_APPLICATION = Hot(
-    select(_INSTANCES.c.id, _INSTANCES.c.version, _INSTANCES.c.definition_id)
-    .where(_INSTANCES.c.application_id == bindparam("application_id_"))
-    .order_by(_INSTANCES.c.id.desc())
-    .limit(1)
-)
-
-
-def application_instance_data(application_id: int) -> tuple[int | None, dict[str, Any]]:
-    """The newest instance of an application and its newest task data (one query when cached)."""
-    header = _NEWEST_OF_APPLICATION.execute({"application_id_": application_id}).first()
-    if header is None:
-        return None, {}
-    return header.id, _data_of(header.id, header.version, header.definition_id)
+def instance_data_at(instance_id: int, version: int, definition_id: int) -> dict[str, Any]:
+    """The newest task data of an instance whose committed version the caller has read
+    (no query when that version is cached)."""
+    return _data_of(instance_id, version, definition_id)
 
 
 def _data_of(instance_id: int, version: int, definition_id: int) -> dict[str, Any]:

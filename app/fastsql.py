@@ -173,9 +173,9 @@ class Hot:
 
         On PostgreSQL the queued writes of a transaction go to the server together, as one
         statement of data-modifying CTEs, when the transaction next reads (any statement
-        through the session or a `Hot`) or commits; each statement costs ~0.1 ms of CPU
-        split between the worker and the server, so a completion's five or six writes
-        become one. Elsewhere (SQLite) it runs at once. `expect_one`: raised if the write
+        through the session or a `Hot`) or commits; each round trip costs ~55 µs of CPU
+        split between the worker and the server (a micro-benchmark, bench/README.md), so
+        a completion's five or six writes become one. Elsewhere (SQLite) it runs at once. `expect_one`: raised if the write
         did not touch exactly one row (once per parameter set); `on_ids`: called with the
         first RETURNING column of the rows written."""
         rows_in = [params] if isinstance(params, Mapping) else list(params)
@@ -244,12 +244,13 @@ def _check_write(rowcount: int, expect_one: Exception | None) -> None:
 
 
 # Composite statements by the sequence of compiled parts they join (a handful of shapes:
-# a completion, an advance with or without new tasks, an outbox row, a stage change).
-_BATCHES: dict[tuple[int, ...], tuple[bytes, str]] = {}
+# a completion, an advance with or without new tasks, an outbox row, a stage change). The
+# key holds the parts themselves (compared by identity), so a key never outlives them.
+_BATCHES: dict[tuple[_Compiled, ...], tuple[bytes, str]] = {}
 
 
 def _batch_sql(writes: list[_Write]) -> tuple[bytes, str]:
-    key = tuple(id(w.compiled) for w in writes)
+    key = tuple(w.compiled for w in writes)
     found = _BATCHES.get(key)
     if found is None:
         parts, outputs, offset = [], [], 0

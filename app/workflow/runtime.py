@@ -389,19 +389,19 @@ class Closing:
     error: Callable[[], Exception]
 
 
-_CLOSE_AND_LOCK: dict[int, Hot] = {}
+_CLOSE_AND_LOCK: dict[Hot, Hot] = {}  # by the closing statement itself (identity)
 
 
 def _close_and_lock(closing: Closing) -> Hot:
     """PostgreSQL: the closing UPDATE as a data-modifying CTE of the locking SELECT, so
     both cost one statement; no row back means the UPDATE matched nothing."""
-    found = _CLOSE_AND_LOCK.get(id(closing.statement))
+    found = _CLOSE_AND_LOCK.get(closing.statement)
     if found is None:
         update_: Any = closing.statement.statement
         if not any(column.key == "instance_id" for column in update_._returning):
             update_ = update_.returning(update_.table.c.instance_id)
         closed = update_.cte("closed")
-        found = _CLOSE_AND_LOCK[id(closing.statement)] = Hot(
+        found = _CLOSE_AND_LOCK[closing.statement] = Hot(
             _LOCK.statement.add_columns(*closed.c)
             .select_from(_INSTANCES.join(closed, _INSTANCES.c.id == closed.c.instance_id))
             .with_for_update(of=_INSTANCES)

@@ -175,9 +175,9 @@ class Hot:
         statement of data-modifying CTEs, when the transaction next reads (any statement
         through the session or a `Hot`) or commits; each round trip costs ~55 µs of CPU
         split between the worker and the server (a micro-benchmark, bench/README.md), so
-        a completion's five or six writes become one. Elsewhere (SQLite) it runs at once. `expect_one`: raised if the write
-        did not touch exactly one row (once per parameter set); `on_ids`: called with the
-        first RETURNING column of the rows written."""
+        a completion's five or six writes become one. Elsewhere (SQLite) it runs at once.
+        `expect_one`: raised if the write did not touch exactly one row (once per parameter
+        set); `on_ids`: called with the first RETURNING column of the rows written."""
         rows_in = [params] if isinstance(params, Mapping) else list(params)
         if not rows_in:
             return
@@ -220,7 +220,7 @@ _NUMBER = re.compile(r"\$(\d+)")
 class _Write:
     """One queued write: its statement, compiled SQL, bound values and checks."""
 
-    __slots__ = ("compiled", "expect_one", "hot", "on_ids", "table", "values")
+    __slots__ = ("compiled", "expect_one", "on_ids", "table", "values")
 
     def __init__(
         self,
@@ -230,7 +230,6 @@ class _Write:
         expect_one: Exception | None,
         on_ids: Callable[[list[Any]], None] | None,
     ) -> None:
-        self.hot = hot
         self.table = hot.statement.table  # type: ignore[attr-defined]
         self.compiled = compiled
         self.values = values

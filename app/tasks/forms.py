@@ -17,11 +17,10 @@ from sqlalchemy import bindparam, select, update
 
 from app.extensions import db
 from app.fastsql import Hot
-from app.models import Application, LoanProduct, User, user_roles
+from app.models import Application, User, user_roles
 from app.models.base import utcnow
 from app.workflow.registry import FormContext, form
 
-_PRODUCTS = LoanProduct.__table__
 _APPLICATIONS = Application.__table__
 
 DECISIONS = ("approve", "reject")
@@ -231,20 +230,11 @@ _DECISION_FIELDS = (
 )
 
 
-_PRODUCT_LIMITS = Hot(
-    select(_PRODUCTS.c.min_amount, _PRODUCTS.c.max_amount, _PRODUCTS.c.min_term, _PRODUCTS.c.max_term)
-    .join(_APPLICATIONS, _APPLICATIONS.c.product_id == _PRODUCTS.c.id)
-    .where(_APPLICATIONS.c.id == bindparam("application_id_"))
-)
-
-
 def _within_product(clean: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """An approved amount and term must lie within the application's product (F18)."""
     if clean.get("decision") != "approve":
         return clean
-    product = ctx.product_limits
-    if product is None:
-        product = _PRODUCT_LIMITS.execute({"application_id_": ctx.data.get("application_id")}).first()
+    product = ctx.product_limits  # read with the task (app/tasks/services.py)
     problems: dict[str, list[str]] = {}
     if product is not None and clean.get("amount") is not None:
         if not product.min_amount <= Decimal(str(clean["amount"])) <= product.max_amount:

@@ -67,7 +67,7 @@ def run_one(outbox_id: int, instance_id: int | None = None) -> list[tuple[int, i
             if row is None:
                 raise _NotClaimable
         else:
-            loaded = runtime.lock_closing(instance_id, runtime.Closing(_CLAIM, params, _NotClaimable))
+            loaded = runtime.lock(instance_id, runtime.Closing(_CLAIM, params, _NotClaimable))
             row = loaded.closed
     except _NotClaimable:
         db.session.rollback()

@@ -409,7 +409,7 @@ def _close_and_lock(closing: Closing) -> Hot:
     return found
 
 
-def _lock(instance_id: int, closing: Closing | None = None) -> Loaded:
+def lock(instance_id: int, closing: Closing | None = None) -> Loaded:
     """Lock the instance row and get its workflow: from the live cache when the cached
     version is the committed one, else rebuilt from the stored state (one statement,
     including `closing` on PostgreSQL)."""
@@ -443,11 +443,6 @@ def _lock(instance_id: int, closing: Closing | None = None) -> Loaded:
     return Loaded(instance_id, header.version, _definition(header.definition_id), workflow, closed)
 
 
-def lock_closing(instance_id: int, closing: Closing) -> Loaded:
-    """Run `closing` and lock the instance (for a service task: claim its outbox row first)."""
-    return _lock(instance_id, closing)
-
-
 def _persist(loaded: Loaded, actor_id: int | None, completed: str | None = None) -> None:
     """Write state with an optimistic version check, then the projections."""
     now = utcnow()
@@ -474,7 +469,7 @@ def complete_user_task(task: Any, actor_id: int, form: dict[str, Any], closing: 
     `closing` closes the inbox row (status open → completed) before the instance is
     locked, so of two concurrent completions of the same task only one gets past it.
     """
-    loaded = _lock(task.instance_id, closing)
+    loaded = lock(task.instance_id, closing)
     spiff_task = loaded.workflow.get_task_from_id(UUID(task.spiff_task_id))
     if spiff_task is None or spiff_task.state != TaskState.READY:
         raise ApiError("conflict", "task is no longer open", 409)
@@ -494,7 +489,7 @@ def complete_user_task(task: Any, actor_id: int, form: dict[str, Any], closing: 
 def set_task_data(task: Any, key: str, value: Any) -> None:
     """Change one variable of an open user task (under the instance lock), so what
     follows it in the diagram sees the new value (e.g. a handed-over officer)."""
-    loaded = _lock(task.instance_id)
+    loaded = lock(task.instance_id)
     spiff_task = loaded.workflow.get_task_from_id(UUID(task.spiff_task_id))
     if spiff_task is None or spiff_task.state != TaskState.READY:
         raise ApiError("conflict", "task is no longer open", 409)
@@ -505,7 +500,7 @@ def set_task_data(task: Any, key: str, value: Any) -> None:
 def finish_service(instance_id: int, spiff_task_id: str, result: dict[str, Any], loaded: Loaded | None = None) -> None:
     """The worker's way back in: store a service task's result and advance (`loaded`: the
     instance the caller already locked)."""
-    loaded = loaded or _lock(instance_id)
+    loaded = loaded or lock(instance_id)
     spiff_task = loaded.workflow.get_task_from_id(UUID(spiff_task_id))
     if spiff_task is None or spiff_task.state != TaskState.STARTED:
         raise ApiError("conflict", "service task is not waiting for a result", 409)

@@ -1,11 +1,13 @@
 """gunicorn settings for `bench/profile_lifecycle.py`: requests that carry
 `X-Profile: 1` run under one cProfile per worker, written to
-`$YDX_PROFILE_DIR/worker-<pid>.prof` when the worker exits."""
+`$YDX_PROFILE_DIR/worker-<pid>.prof` when the worker exits. With `YDX_PROFILE_CPU=1` the
+profile counts CPU time (waits for PostgreSQL and the client do not count)."""
 
 import cProfile
 import os
+import time
 
-_profile = cProfile.Profile()
+_profile = cProfile.Profile(time.process_time) if os.environ.get("YDX_PROFILE_CPU") == "1" else cProfile.Profile()
 _active: list[bool] = []
 
 

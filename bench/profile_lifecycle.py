@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--no-profile", action="store_true", help="only measure the worker's CPU")
     parser.add_argument("--keep-database", action="store_true", help="reuse ydx_bench as it is")
+    parser.add_argument("--cpu", action="store_true", help="profile CPU time instead of wall time")
     parser.add_argument("--save", metavar="FILE", help="also keep the raw profile (pstats format) in FILE")
     parser.add_argument(
         "--only",
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.prepare_database()
     with tempfile.TemporaryDirectory(prefix="ydx-profile-") as tmp:
         os.environ["YDX_PROFILE_DIR"] = tmp
+        os.environ["YDX_PROFILE_CPU"] = "1" if args.cpu else "0"
         extra = () if args.no_profile else ("-c", str(Path(__file__).resolve().parent / "gunicorn_profile.py"))
         recorder = bench.Recorder()
         with bench.gunicorn(1, 1, Path(tmp), extra_args=extra) as server:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -179,9 +180,7 @@ class Api:
         """Assign, visit and collect, so the application waits for approval."""
         ok = self.complete(lead, application_no, "assign_officer", {"officer_id": self.user_id(officer)}, "candidate")
         assert ok.status_code == 200, ok.get_json()
-        ok = self.complete(
-            officer, application_no, "onsite_visit", {"visited_at": "2026-11-20T10:00:00+08:00", "notes": "到访"}
-        )
+        ok = self.complete(officer, application_no, "onsite_visit", {"visited_at": VISITED_AT, "notes": "到访"})
         assert ok.status_code == 200, ok.get_json()
         ok = self.complete(
             officer, application_no, "collect_materials", {"customer": {}, "attachments": [], "notes": ""}
@@ -201,6 +200,12 @@ class Api:
         assert response.status_code == 200, response.get_json()
         return response.get_json()
 
+
+BEIJING = timezone(timedelta(hours=8))
+# A visit time the visit form accepts (recent, not in the future), with and without offset.
+VISITED_NAIVE = (datetime.now(BEIJING) - timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
+VISITED_AT = VISITED_NAIVE.isoformat()
+VISITED_NAIVE_TEXT = VISITED_NAIVE.replace(tzinfo=None).isoformat()
 
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_CHARS = "10X98765432"

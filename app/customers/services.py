@@ -44,6 +44,18 @@ def customer_view(customer: Customer, who: Caller) -> dict[str, Any]:
     }
 
 
+def applicant_view(name: str, phone: str, who: Caller) -> dict[str, Any]:
+    """The contact details as submitted with one application (a returning customer may
+    give a new name or phone; the customer record keeps what staff maintain), masked by
+    the same rule as the customer."""
+    full = who.scope("customer.view_full") is not None
+    return {
+        "name": name if full else mask_name(name),
+        "phone": phone if full else mask_phone(phone),
+        "masked": not full,
+    }
+
+
 def _visible(who: Caller):  # type: ignore[no-untyped-def]
     return exists().where(Application.customer_id == Customer.id, application_filter(who, who.scope("customer.view")))
 

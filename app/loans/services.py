@@ -222,7 +222,7 @@ def application_view(application_no: str, who: Caller, action: str = "applicatio
 def application_detail(application: Any, who: Caller) -> dict[str, Any]:
     """Stage, history, approvals, credit report, decision (when allowed) and loan id, from
     an `application_view` row."""
-    from app.customers.services import customer_view
+    from app.customers.services import applicant_view, customer_view
     from app.workflow import runtime
 
     instance_id = application.instance_id
@@ -259,6 +259,7 @@ def application_detail(application: Any, who: Caller) -> dict[str, Any]:
         "created_at": application.created_at.isoformat(),
         "updated_at": application.updated_at.isoformat(),
         "customer": customer_view(customer, who),
+        "applicant": applicant_view(application.applicant_name, application.applicant_phone, who),
         "history": [
             {"stage": entry.stage, "actor_id": entry.actor_id, "at": entry.at.isoformat()} for entry in history
         ],
@@ -266,6 +267,8 @@ def application_detail(application: Any, who: Caller) -> dict[str, Any]:
             {k: item.get(k) for k in ("approver_id", "decision", "amount", "term_months", "comment")}
             for item in visible_approvals(application, who, approvals)
         ],
+        "visit": data.get("onsite_visit"),  # the officer's on-site record (F3/F4)
+        "materials": _materials(data.get("collect_materials")),
         "committee": {"meeting": data.get("register_committee")} if mode == "committee" else None,
         "credit_report": data.get("credit_report"),
         "attachments": [
@@ -289,6 +292,13 @@ def application_detail(application: Any, who: Caller) -> dict[str, Any]:
     return jsonable(result)
 
 
+def _materials(collected: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the officer registered at collection: notes, attachment ids, customer details."""
+    if not collected:
+        return None
+    return {k: collected.get(k) for k in ("customer", "attachments", "notes")}
+
+
 def application_context(task: HumanTask, data: dict[str, Any], who: Caller) -> dict[str, Any]:
     """What a task's performer needs to see (application, customer, prior answers)."""
     from app.tasks.forms import escalated_fields
@@ -300,7 +310,10 @@ def application_context(task: HumanTask, data: dict[str, Any], who: Caller) -> d
         context["application"] = {k: v for k, v in detail.items() if k not in ("decision",)}
     if task.task_key == "supervisor_decide":
         context["escalated"] = sorted(escalated_fields(data))
-        context["loan_amount"] = data.get("loan_amount")
+        amount = data.get("loan_amount")
+        if amount and amount.get("final_amount") is not None:  # money as a decimal string (api.md)
+            amount = {**amount, "final_amount": f"{Decimal(str(amount['final_amount'])):.2f}"}
+        context["loan_amount"] = amount
         context["loan_term"] = data.get("loan_term")
     if task.task_key == "approve":
         context["credit_report"] = data.get("credit_report")
@@ -320,16 +333,27 @@ def attachment_ids_of(application_id: int | None) -> set[int]:
     return set(_ATTACHMENT_IDS.execute({"application_id_": application_id}).scalars())
 
 
+DECIDED_STAGES = frozenset({"disbursement", "rejected"})
+
+
 def store_attachment(application: Application, upload: FileStorage | None, who: Caller) -> Attachment:
-    """Check type (from the bytes, not the name) and size, store under sha256, record it."""
+    """Check type (from the bytes, not the name) and size, store under sha256, record it.
+    A decided application (disbursement started or rejected) takes no more materials."""
+    if application.stage in DECIDED_STAGES:
+        raise ApiError("conflict", "申请已审批结束，不能再上传资料 (the application is already decided)", 409)
     if upload is None or not upload.filename:
-        raise ApiError("validation_error", "请选择文件", 422, fields={"file": ["a file is required"]})
+        raise ApiError("validation_error", "请选择文件", 422, fields={"file": ["请选择文件 (a file is required)"]})
     limit = current_app.config["YDX_UPLOAD_MAX_BYTES"]
     content = upload.stream.read(limit + 1)
     if len(content) > limit:
-        raise ApiError("too_large", f"文件超过 {limit} 字节", 413, fields={"file": [f"larger than {limit} bytes"]})
+        raise ApiError(
+            "too_large",
+            f"文件超过 {limit} 字节",
+            413,
+            fields={"file": [f"文件超过 {limit} 字节 (larger than {limit} bytes)"]},
+        )
     if not content:
-        raise ApiError("validation_error", "文件为空", 422, fields={"file": ["empty file"]})
+        raise ApiError("validation_error", "文件为空", 422, fields={"file": ["文件为空 (empty file)"]})
     kind = filetype.guess(content)
     content_type = kind.mime if kind else "application/octet-stream"
     if content_type not in ALLOWED_TYPES:
@@ -337,7 +361,9 @@ def store_attachment(application: Application, upload: FileStorage | None, who: 
             "unsupported_media_type",
             "只接受照片 (JPEG/PNG/WebP/HEIC) 或 PDF",
             415,
-            fields={"file": [f"content is {content_type}; allowed: {sorted(ALLOWED_TYPES)}"]},
+            fields={
+                "file": [f"文件内容为 {content_type}，只接受 {', '.join(sorted(ALLOWED_TYPES))} (type not allowed)"]
+            },
         )
     digest = hashlib.sha256(content).hexdigest()
     path = Path(current_app.config["YDX_UPLOAD_ROOT"]) / digest[:2] / digest

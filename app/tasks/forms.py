@@ -8,7 +8,7 @@ the clean values that the BPMN reads (`assign_officer["officer_id"]`, the approv
 from __future__ import annotations
 
 import json
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +19,7 @@ from app.extensions import db
 from app.fastsql import Hot
 from app.models import Application, User, user_roles
 from app.models.base import utcnow
+from app.public.validators import PHONE, id_number_problem
 from app.workflow.registry import FormContext, form
 
 _APPLICATIONS = Application.__table__
@@ -121,10 +122,30 @@ def assign_officer(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
 
 
 class LocalDateTime(fields.AwareDateTime):
-    """ISO-8601 time; without an offset it is read as Beijing time (+08:00)."""
+    """ISO-8601 date and time; without an offset it is read as Beijing time (+08:00), as
+    the console's date-time inputs send it. A date alone is refused: it names no time."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(format="iso", default_timezone=BEIJING, **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> datetime:
+        if isinstance(value, str) and len(value.strip()) <= 10:
+            raise ValidationError("须包含日期和时间，如 2026-11-20T10:00:00+08:00 (date and time required)")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+# A visit is recorded after it happened; a day of slack absorbs a wrong clock or time zone,
+# a year back catches a mistyped year.
+VISIT_FUTURE_SLACK = timedelta(days=1)
+VISIT_OLDEST = timedelta(days=366)
+
+
+def _visit_time_problem(visited_at: datetime, now: datetime) -> str | None:
+    if visited_at > now + VISIT_FUTURE_SLACK:
+        return "上门时间不能晚于当前时间 (the visit time lies in the future)"
+    if visited_at < now - VISIT_OLDEST:
+        return "上门时间早于一年前，请检查年份 (the visit time is more than a year ago)"
+    return None
 
 
 def _hand_over_application(task: Any, target: Any) -> None:
@@ -158,14 +179,59 @@ class OnsiteVisitForm(Schema):
     on_assign=_hand_over_application,
 )
 def onsite_visit(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
-    """Record the visit time (timezone required) and notes."""
+    """Record the visit time (not in the future) and notes."""
     clean = _load(OnsiteVisitForm, payload)
+    problem = _visit_time_problem(clean["visited_at"], utcnow())
+    if problem:
+        raise ValidationError({"visited_at": [problem]})
     clean["visited_at"] = clean["visited_at"].isoformat()
     return clean
 
 
+class CustomerDetails(fields.Dict):
+    """What the officer registers about the customer on site: a flat object of short texts
+    and numbers; the identity and contact fields keep their formats."""
+
+    MAX_KEYS = 50
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dict[str, Any]:
+        details = super()._deserialize(value, attr, data, **kwargs)
+        problems: dict[str, list[str]] = {}
+        if len(details) > self.MAX_KEYS:
+            raise ValidationError(f"最多 {self.MAX_KEYS} 项 (at most {self.MAX_KEYS} entries)")
+        for key, item in details.items():
+            if not isinstance(key, str) or not 1 <= len(key) <= 64:
+                problems[str(key)[:64]] = ["名称须为 1 至 64 个字符 (names are 1 to 64 characters)"]
+            elif isinstance(item, bool) or item is None:
+                continue
+            elif isinstance(item, (dict, list)):
+                problems[key] = ["须为文字或数字 (must be a text or a number)"]
+            elif isinstance(item, str) and len(item) > 500:
+                problems[key] = ["最多 500 个字符 (at most 500 characters)"]
+            elif not isinstance(item, (str, int, float)):
+                problems[key] = ["须为文字或数字 (must be a text or a number)"]
+        for key, check in (("phone", _phone_problem), ("id_number", id_number_problem), ("name", _name_problem)):
+            if key in details and key not in problems:
+                problem = check(details[key]) if isinstance(details[key], str) else "须为文字 (must be a text)"
+                if problem:
+                    problems[key] = [problem]
+        if problems:
+            raise ValidationError(problems)
+        if isinstance(details.get("id_number"), str):
+            details["id_number"] = details["id_number"].upper()
+        return details
+
+
+def _phone_problem(value: str) -> str | None:
+    return None if PHONE.match(value) else "手机号格式错误 (must be an 11-digit mainland mobile number)"
+
+
+def _name_problem(value: str) -> str | None:
+    return None if 1 <= len(value.strip()) <= 32 else "姓名须为 1 至 32 个字符 (a name is 1 to 32 characters)"
+
+
 class CollectMaterialsForm(Schema):
-    customer = fields.Dict(load_default=dict)
+    customer = CustomerDetails(load_default=dict)
     attachments = fields.List(Id(), load_default=list, validate=validate.Length(max=200))
     notes = fields.String(load_default="", validate=validate.Length(max=4000))
 
@@ -264,8 +330,15 @@ def _describe_supervisor(data: dict[str, Any]) -> dict[str, Any]:
         if item["name"] in ("amount", "term_months"):
             item["required"] = item["name"] in escalated
             if item["name"] not in escalated:
-                item["decided"] = _decided(data, item["name"])
+                item["decided"] = _shown(item["name"], _decided(data, item["name"]))
     return base
+
+
+def _shown(name: str, value: Any) -> Any:
+    """A decided value as the API shows it: money as a decimal string with two places."""
+    if name == "amount" and value is not None:
+        return f"{Decimal(str(value)):.2f}"
+    return value
 
 
 def escalated_fields(data: dict[str, Any]) -> set[str]:
@@ -305,9 +378,18 @@ def supervisor_decide(payload: dict[str, Any], ctx: FormContext) -> dict[str, An
         missing = {k: ["批准时必填 (required when approving)"] for k in sorted(escalated) if clean.get(k) is None}
         if missing:
             raise ValidationError(missing)
+        overridden = {}
         for name in ("amount", "term_months"):
-            if name not in escalated:
-                clean[name] = _decided(ctx.data, name)
+            if name in escalated:
+                continue
+            decided = _decided(ctx.data, name)
+            if clean.get(name) is not None and Decimal(str(clean[name])) != Decimal(str(decided)):
+                overridden[name] = [
+                    f"已由规则决定为 {_shown(name, decided)}，不能更改 (already decided by the rules: {_shown(name, decided)})"
+                ]
+            clean[name] = decided
+        if overridden:
+            raise ValidationError(overridden)
     return _within_product(clean, ctx)
 
 
@@ -327,7 +409,13 @@ class CommitteeForm(Schema):
     members = fields.List(Member(), required=True, validate=validate.Length(min=1, max=50))
 
 
-@form("register_committee", _describe(("meeting_at", "datetime", True, {}), ("members", "array<string>", True, {})))
+@form(
+    "register_committee",
+    _describe(
+        ("meeting_at", "datetime", True, {}),
+        ("members", "array<string>", True, {"items": "a user id (integer) or a name (string)"}),
+    ),
+)
 def register_committee(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """The committee meeting registered online before it decides offline."""
     clean = _load(CommitteeForm, payload)
@@ -341,7 +429,7 @@ class CommitteeDecisionForm(DecisionForm):
 
 @form(
     "record_committee_decision",
-    _describe(*_DECISION_FIELDS[:3], ("minutes", "string", False, {})),
+    _describe(*_DECISION_FIELDS[:3], ("minutes", "string", False, {}), _DECISION_FIELDS[3]),
     approval=True,
 )
 def record_committee_decision(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:

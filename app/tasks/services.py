@@ -287,15 +287,16 @@ def claim(task_id: int, who: Caller) -> TaskRow:
         raise ApiError("conflict", _("任务已被他人领取"), 409)
     if not _may_perform(task, who):
         raise ApiError("forbidden", _("不能领取此任务"), 403)
+    now = utcnow()  # the answer shows the time stored
     result = db.session.execute(
         update(HumanTask)
         .where(HumanTask.id == task.id, HumanTask.status == "open", HumanTask.assignee_id.is_(None))
-        .values(assignee_id=who.id, claimed_at=utcnow())
+        .values(assignee_id=who.id, claimed_at=now)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
         raise ApiError("conflict", _("任务已被他人领取"), 409)
-    _set_loaded(task, assignee_id=who.id, claimed_at=utcnow())
+    _set_loaded(task, assignee_id=who.id, claimed_at=now)
     audit.record("task.claim", who.id, "task", task.id)
     return task
 
@@ -329,7 +330,12 @@ def _target_of(task: TaskRow, user_id: int) -> Caller:
     """The member a task is handed to, as a caller (their roles, teams and scopes)."""
     target = db.session.get(User, user_id)
     if target is None or not target.active:
-        raise ApiError("validation_error", _("只能分配给本团队成员"), 422, fields={"user_id": ["no such active user"]})
+        raise ApiError(
+            "validation_error",
+            _("只能分配给本团队成员"),
+            422,
+            fields={"user_id": ["用户不存在或已停用 (no such active user)"]},
+        )
     profile = load_profile(target.id, target.password_changed_at.timestamp())
     return Caller(target.id, profile.roles, profile.team_ids, profile.region_ids)
 
@@ -354,7 +360,11 @@ def assign(task_id: int, who: Caller, user_id: int) -> TaskRow:
                 "validation_error",
                 _("该成员没有此任务所需的角色"),
                 422,
-                fields={"user_id": [f"cannot perform a {task.candidate_role} task of this team"]},
+                fields={
+                    "user_id": [
+                        f"不能办理本团队的 {task.candidate_role} 任务 (cannot perform a {task.candidate_role} task of this team)"
+                    ]
+                },
             )
     elif handler is not None and handler.on_assign is not None:
         handler.on_assign(task, target)
@@ -374,10 +384,10 @@ def complete(task_id: int, who: Caller, payload: Any) -> TaskRow:
         raise ApiError("forbidden", _("这不是你的任务"), 403)
     _require_internal(task, who, "task.complete")
     if not isinstance(payload, dict):
-        raise ApiError("bad_request", "form data must be a JSON object", 400)
+        raise ApiError("bad_request", "表单数据须为 JSON 对象 (form data must be a JSON object)", 400)
     handler = registry.FORMS.get(task.task_key)
     if handler is None:
-        raise ApiError("conflict", f"no form is registered for task '{task.task_key}'", 409)
+        raise ApiError("conflict", f"任务 '{task.task_key}' 没有登记表单 (no form is registered for it)", 409)
     data = runtime.instance_data(task.instance_id) if handler.needs_data else {}
     data.setdefault("application_id", task.application_id)
     try:

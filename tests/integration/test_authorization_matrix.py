@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api, clear_data, resident_id
+from tests.conftest import VISITED_AT, Api, clear_data, resident_id
 
 
 def tiny_png() -> bytes:
@@ -285,7 +285,7 @@ def test_another_teams_task_cannot_be_assigned(world, user, region, status):
 @pytest.mark.parametrize(("user", "region", "status"), other_task_cases("complete"))
 def test_another_teams_task_cannot_be_completed(world, user, region, status):
     form = (
-        {"visited_at": "2026-11-20T10:00:00+08:00", "notes": "到访"}
+        {"visited_at": VISITED_AT, "notes": "到访"}
         if region == "HK"
         else {"officer_id": world.api.user_id("officer_sya1")}
     )

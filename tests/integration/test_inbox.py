@@ -7,8 +7,9 @@ import threading
 from datetime import datetime, timedelta
 
 import pytest
+from conftest import VISITED_AT
 
-VISIT = {"visited_at": "2026-11-20T10:00:00+08:00", "notes": "到访"}
+VISIT = {"visited_at": VISITED_AT, "notes": "到访"}
 FIELDS = (
     "id",
     "task_key",

@@ -161,9 +161,15 @@ def test_supervisor_entering_only_the_escalated_amount_keeps_the_rule_term(api):
     assert (decision["final_amount"], decision["final_term"], decision["term_strategy"]) == ("80000.00", 12, "median")
 
 
-def test_supervisor_keeps_the_term_the_rule_decided(api):
+def test_supervisor_cannot_change_the_term_the_rule_decided(api):
     no = centralized(api, ("approve", "100000", 12), ("approve", "60000", 13))
     response = supervisor_decides(api, no, {"decision": "approve", "amount": "80000", "term_months": 36})
+    assert response.status_code == 422
+    assert "12" in response.get_json()["error"]["fields"]["term_months"][0]
+    assert api.application("lead_hka", no)["stage"] == "approval"
+
+    # Sending the decided value back (a form that posts every field) is fine.
+    response = supervisor_decides(api, no, {"decision": "approve", "amount": "80000", "term_months": 12})
     assert response.status_code == 200, response.get_json()
     assert api.application("lead_hka", no)["decision"]["final_term"] == 12
 

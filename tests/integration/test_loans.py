@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from io import BytesIO
 
-from conftest import make_app
+from conftest import VISITED_AT, make_app
 
 MONEY = re.compile(r"^-?\d+\.\d{2}$")
 
@@ -179,7 +179,7 @@ def test_materials_may_only_reference_attachments_of_the_same_application(api):
     no, other = assigned(api), api.submit(region="HK")
     foreign = upload(api, "lead_hka", other, png(), "other.png").get_json()["id"]
     own = upload(api, "officer_hka1", no, png(padding=1), "own.png").get_json()["id"]
-    visit = {"visited_at": "2026-11-20T10:00:00+08:00", "notes": ""}
+    visit = {"visited_at": VISITED_AT, "notes": ""}
     assert api.complete("officer_hka1", no, "onsite_visit", visit).status_code == 200
 
     refused = api.complete(
@@ -198,7 +198,7 @@ def test_the_application_detail_lists_attachments_history_and_answers_in_order(a
     no = assigned(api)
     first = upload(api, "officer_hka1", no, png(), "门店.png").get_json()
     second = upload(api, "officer_hka1", no, jpeg(), "执照.jpg").get_json()
-    api.complete("officer_hka1", no, "onsite_visit", {"visited_at": "2026-11-20T10:00:00+08:00"})
+    api.complete("officer_hka1", no, "onsite_visit", {"visited_at": VISITED_AT})
     form = {"customer": {}, "attachments": [first["id"], second["id"]], "notes": ""}
     assert api.complete("officer_hka1", no, "collect_materials", form).status_code == 200
     answer = {"decision": "approve", "amount": "90000", "term_months": 12, "comment": "ok"}

@@ -1,11 +1,13 @@
 """Inbox behaviour a client relies on beyond the happy path."""
 
+from conftest import VISITED_AT, VISITED_NAIVE_TEXT
+
 
 def test_a_colleagues_task_is_forbidden_and_another_teams_task_is_not_found(api):
     hk, sy = api.submit(), api.submit(region="SY", id_number="110105194912310038", phone="13900139000")
     api.complete("lead_hka", hk, "assign_officer", {"officer_id": api.user_id("officer_hka1")}, "candidate")
     visit = api.task("officer_hka1", hk, "onsite_visit")
-    form = {"visited_at": "2026-11-20T10:00:00+08:00", "notes": ""}
+    form = {"visited_at": VISITED_AT, "notes": ""}
     assert api.post("officer_hka2", f"/api/v1/tasks/{visit['id']}/complete", json=form).status_code == 403
     sy_task = api.task("lead_sya", sy, "assign_officer", "candidate")
     assert api.post("officer_hka2", f"/api/v1/tasks/{sy_task['id']}/complete", json=form).status_code == 404
@@ -17,10 +19,10 @@ def test_a_visit_time_without_offset_is_read_as_beijing_time(api, fresh):
 
     no = api.submit()
     api.complete("lead_hka", no, "assign_officer", {"officer_id": api.user_id("officer_hka1")}, "candidate")
-    done = api.complete("officer_hka1", no, "onsite_visit", {"visited_at": "2026-11-20T10:00:00", "notes": ""})
+    done = api.complete("officer_hka1", no, "onsite_visit", {"visited_at": VISITED_NAIVE_TEXT, "notes": ""})
     assert done.status_code == 200
     with fresh.app_context():
-        assert db.session.get(HumanTask, done.get_json()["id"]).form_data["visited_at"] == "2026-11-20T10:00:00+08:00"
+        assert db.session.get(HumanTask, done.get_json()["id"]).form_data["visited_at"] == VISITED_AT
 
 
 def test_a_rejecting_approver_need_not_name_an_amount(api):
@@ -41,7 +43,7 @@ def test_committee_members_may_be_user_ids_or_names(api):
 def test_information_registered_on_site_is_kept_on_the_customer(api):
     no = api.submit()
     api.complete("lead_hka", no, "assign_officer", {"officer_id": api.user_id("officer_hka1")}, "candidate")
-    api.complete("officer_hka1", no, "onsite_visit", {"visited_at": "2026-11-20T10:00:00+08:00"})
+    api.complete("officer_hka1", no, "onsite_visit", {"visited_at": VISITED_AT})
     info = {"business": "水果批发", "monthly_income": "30000"}
     assert api.complete("officer_hka1", no, "collect_materials", {"customer": info}).status_code == 200
     customer_id = api.application("lead_hka", no)["customer"]["id"]

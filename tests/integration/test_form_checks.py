@@ -1,0 +1,134 @@
+"""What staff enter and see along the lifecycle, beyond the happy path: the visit time, the
+customer details registered on site, what the supervisor may change, money as decimal
+strings, the applicant's own contact details, and materials after the decision."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from io import BytesIO
+
+from conftest import VISITED_AT, resident_id
+from test_lifecycle import centralized, supervisor_decides, supervisor_task
+from test_loans import png
+
+BEIJING = timezone(timedelta(hours=8))
+
+
+def _assigned(api) -> str:  # type: ignore[no-untyped-def]
+    no = api.submit()
+    response = api.complete("lead_hka", no, "assign_officer", {"officer_id": api.user_id("officer_hka1")}, "candidate")
+    assert response.status_code == 200, response.get_json()
+    return no
+
+
+def test_a_visit_time_must_be_a_past_date_and_time(api):
+    no = _assigned(api)
+    future = (datetime.now(BEIJING) + timedelta(days=3)).isoformat()
+    for bad in (future, "1900-01-01T10:00:00+08:00", "2026-11-26", 20261126, ""):
+        response = api.complete("officer_hka1", no, "onsite_visit", {"visited_at": bad, "notes": ""})
+        assert response.status_code == 422, bad
+        assert "visited_at" in response.get_json()["error"]["fields"], bad
+    assert api.application("lead_hka", no)["stage"] == "onsite_visit"
+
+    soon = (datetime.now(BEIJING) + timedelta(minutes=5)).isoformat()  # a fast clock is tolerated
+    response = api.complete("officer_hka1", no, "onsite_visit", {"visited_at": soon, "notes": "已上门"})
+    assert response.status_code == 200, response.get_json()
+
+
+def test_the_visit_and_the_collected_details_are_shown_with_the_application(api):
+    no = _assigned(api)
+    api.complete("officer_hka1", no, "onsite_visit", {"visited_at": VISITED_AT, "notes": "店铺经营正常"})
+    upload = api.post(
+        "officer_hka1",
+        f"/api/v1/applications/{no}/attachments",
+        data={"file": (BytesIO(png()), "license.png")},
+        content_type="multipart/form-data",
+    )
+    assert upload.status_code == 201, upload.get_json()
+    form = {"customer": {"address": "海口市龙华区", "monthly_income": 20000}, "attachments": [upload.get_json()["id"]]}
+    response = api.complete("officer_hka1", no, "collect_materials", {**form, "notes": "营业执照已拍照"})
+    assert response.status_code == 200, response.get_json()
+
+    detail = api.application("approver1", no)
+    assert detail["visit"]["notes"] == "店铺经营正常"
+    assert datetime.fromisoformat(detail["visit"]["visited_at"]) == datetime.fromisoformat(VISITED_AT)
+    assert detail["materials"] == {**form, "notes": "营业执照已拍照"}
+    task = api.task("approver1", no, "approve")
+    shown = api.get("approver1", f"/api/v1/tasks/{task['id']}").get_json()
+    assert shown["data"]["application"]["visit"]["notes"] == "店铺经营正常"
+
+
+def test_customer_details_registered_on_site_keep_their_formats(api):
+    no = _assigned(api)
+    api.complete("officer_hka1", no, "onsite_visit", {"visited_at": VISITED_AT, "notes": ""})
+    cases = [
+        ({"phone": "1"}, "phone"),
+        ({"id_number": "x"}, "id_number"),
+        ({"name": "  "}, "name"),
+        ({"address": {"city": "海口"}}, "address"),
+        ({"note": "长" * 501}, "note"),
+    ]
+    for customer, field in cases:
+        response = api.complete("officer_hka1", no, "collect_materials", {"customer": customer})
+        assert response.status_code == 422, customer
+        assert field in response.get_json()["error"]["fields"]["customer"], customer
+    good = {"phone": "13912345678", "id_number": resident_id("46010019800101123").lower(), "address": "海口"}
+    response = api.complete("officer_hka1", no, "collect_materials", {"customer": good})
+    assert response.status_code == 200, response.get_json()
+    assert api.application("gm", no)["materials"]["customer"]["id_number"] == good["id_number"].upper()
+
+
+def test_the_supervisor_sees_decided_money_as_a_decimal_string_and_cannot_change_it(api):
+    no = centralized(api, ("approve", "100000", 12), ("approve", "95000", 24))  # amount decided, term escalated
+    shown = supervisor_task(api, no)
+    assert shown["data"]["loan_amount"]["final_amount"] == "95000.00"
+    amount_field = next(f for f in shown["form"]["fields"] if f["name"] == "amount")
+    assert amount_field["decided"] == "95000.00"
+
+    response = supervisor_decides(api, no, {"decision": "approve", "amount": "70000", "term_months": 18})
+    assert response.status_code == 422
+    assert "95000.00" in response.get_json()["error"]["fields"]["amount"][0]
+    response = supervisor_decides(api, no, {"decision": "approve", "amount": "95000.00", "term_months": 18})
+    assert response.status_code == 200, response.get_json()
+
+
+def test_a_returning_customer_s_new_contact_details_are_shown_with_the_new_application(api):
+    first = api.submit(name="李四", phone="13900000011")
+    second = api.submit(name="王五", phone="13900000022", region="SY")
+    detail = api.application("gm", second)  # gm sees customers in full
+    assert detail["applicant"] == {"name": "王五", "phone": "13900000022", "masked": False}
+    assert detail["customer"]["name"] == "李四"  # the customer record is staff-maintained
+    assert api.application("gm", first)["applicant"]["phone"] == "13900000011"
+    masked = api.application("lead_sya", second)["applicant"]
+    if masked["masked"]:
+        assert masked["phone"] == "139****0022"
+
+
+def test_no_materials_are_added_after_the_decision(api):
+    no = centralized(api, ("reject", "100000", 12), ("reject", "100000", 12))
+    assert api.application("lead_hka", no)["stage"] == "rejected"
+    upload = api.post(
+        "officer_hka1",
+        f"/api/v1/applications/{no}/attachments",
+        data={"file": (BytesIO(png()), "late.png")},
+        content_type="multipart/form-data",
+    )
+    assert upload.status_code == 409
+
+
+def test_a_claim_answers_the_time_it_stored(api):
+    no = api.submit()
+    task = api.task("lead_hka", no, "assign_officer", "candidate")
+    claimed = api.post("lead_hka", f"/api/v1/tasks/{task['id']}/claim").get_json()
+    again = api.get("lead_hka", f"/api/v1/tasks/{task['id']}").get_json()
+    assert claimed["claimed_at"] == again["claimed_at"]
+
+
+def test_field_messages_of_the_public_form_are_in_chinese(client):
+    from conftest import application_body
+
+    response = client.post("/api/v1/public/applications", json=application_body(region="XX"))
+    assert response.status_code == 422
+    assert "地区不存在" in response.get_json()["error"]["fields"]["region_code"][0]
+    response = client.post("/api/v1/public/applications", json=application_body(channel="微信"))
+    assert "渠道" in response.get_json()["error"]["fields"]["channel"][0]

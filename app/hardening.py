@@ -111,7 +111,7 @@ class SafeParser(FlaskParser):
         try:
             return safe_loads(req.get_data(cache=True))
         except MalformedJSON as exc:
-            raise ApiError("bad_request", f"malformed JSON body: {exc}", 400) from exc
+            raise ApiError("bad_request", f"请求体不是有效的 JSON (malformed JSON body: {exc})", 400) from exc
 
 
 class Blueprint(SmorestBlueprint):

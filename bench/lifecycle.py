@@ -41,7 +41,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -598,12 +598,16 @@ def find_task(
     return None
 
 
+# The visit form takes a recent time, not one in the future.
+VISITED_AT = (datetime.now(timezone(timedelta(hours=8))) - timedelta(days=1)).replace(microsecond=0).isoformat()
+
+
 def lifecycle_steps(staff: Staff, seq: int) -> list[tuple[str, str, str, dict[str, Any]]]:
     """(user, inbox scope, task_key, form) of the five task completions."""
     officer = OFFICERS[seq % len(OFFICERS)]
     steps: list[tuple[str, str, str, dict[str, Any]]] = [
         (LEAD, "candidate", "assign_officer", {"officer_id": staff.ids[officer]}),
-        (officer, "mine", "onsite_visit", {"visited_at": "2026-11-20T10:00:00+08:00", "notes": "到访"}),
+        (officer, "mine", "onsite_visit", {"visited_at": VISITED_AT, "notes": "到访"}),
         (officer, "mine", "collect_materials", {"customer": {}, "attachments": [], "notes": ""}),
     ]
     for approver in APPROVERS:
@@ -750,7 +754,7 @@ def _user_form(task: Any, approvers: list[int]) -> None:
         return
     forms: dict[str, dict[str, Any]] = {
         "assign_officer": {"officer_id": 7, "by": 3},
-        "onsite_visit": {"visited_at": "2026-11-20T10:00:00+08:00", "notes": "到访", "by": 7},
+        "onsite_visit": {"visited_at": VISITED_AT, "notes": "到访", "by": 7},
         "collect_materials": {"customer": {}, "attachments": [], "notes": "", "by": 7},
     }
     if key not in forms:

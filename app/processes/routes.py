@@ -48,7 +48,12 @@ def create_deployment():  # type: ignore[no-untyped-def]
     """Deploy `.bpmn`/`.dmn` files (multipart `file` fields); 422 names what is wrong."""
     uploads = request.files.getlist("file")
     if not uploads:
-        raise ApiError("validation_error", "no file uploaded", 422, fields={"file": ["at least one file is required"]})
+        raise ApiError(
+            "validation_error",
+            "请上传流程文件 (no file uploaded)",
+            422,
+            fields={"file": ["至少上传一个 .bpmn 或 .dmn 文件 (at least one file is required)"]},
+        )
     who = caller()
     created = deploy([(f.filename or "unnamed", f.read()) for f in uploads], who.id)
     audit.record(

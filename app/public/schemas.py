@@ -28,7 +28,13 @@ class ApplicationForm(Schema):
     amount = Amount(required=True)
     term_months = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=360))
     purpose = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    channel = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9_-]{1,16}$", error="unknown channel"))
+    channel = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[a-z0-9_-]{1,16}$",
+            error="渠道代码须为 1 至 16 个小写字母、数字、- 或 _ (a channel code is 1 to 16 of a-z 0-9 - _)",
+        ),
+    )
     consent = MustBeTrue(required=True)
     credit_authorization = MustBeTrue(required=True)
 

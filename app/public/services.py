@@ -106,11 +106,19 @@ def _product(place: Any, code: str | None) -> Any:
     if code:
         product = _PRODUCT_BY_CODE.execute({"code_": code}).first()
         if product is None:
-            raise ApiError("validation_error", _("贷款产品不存在"), 422, fields={"product_code": ["unknown product"]})
+            raise ApiError(
+                "validation_error",
+                _("贷款产品不存在"),
+                422,
+                fields={"product_code": ["贷款产品不存在 (unknown product)"]},
+            )
         return product
     if place.product_id is None:
         raise ApiError(
-            "validation_error", _("该地区没有默认产品"), 422, fields={"product_code": ["required in this region"]}
+            "validation_error",
+            _("该地区没有默认产品"),
+            422,
+            fields={"product_code": ["该地区须指定贷款产品 (required in this region)"]},
         )
     return _Product(
         place.product_id,
@@ -181,10 +189,15 @@ def submit(form: dict[str, Any]) -> Submitted:
     rows = _PLACE.execute({"code_": form["region_code"], "process_key_": PROCESS_KEY}).all()
     place = rows[0] if rows else None
     if place is None:
-        raise ApiError("validation_error", _("地区不存在"), 422, fields={"region_code": ["unknown region"]})
+        raise ApiError(
+            "validation_error", _("地区不存在"), 422, fields={"region_code": ["地区不存在 (unknown region)"]}
+        )
     if place.team_id is None:
         raise ApiError(
-            "validation_error", _("该地区暂无服务团队"), 422, fields={"region_code": ["no team serves this region"]}
+            "validation_error",
+            _("该地区暂无服务团队"),
+            422,
+            fields={"region_code": ["该地区暂无服务团队 (no team serves this region)"]},
         )
     product = _product(place, form.get("product_code"))
     _check_limits(product, form)
@@ -235,7 +248,7 @@ def submit(form: dict[str, Any]) -> Submitted:
         "term_requested": form["term_months"],
     }
     if place.definition_id is None:
-        raise ApiError("process_not_deployed", f"process '{PROCESS_KEY}' is not deployed", 409)
+        raise ApiError("process_not_deployed", f"业务流程尚未部署 (process '{PROCESS_KEY}' is not deployed)", 409)
     runtime.start(PROCESS_KEY, application_no, data, context=context, stage=stage, definition_id=place.definition_id)
     _INSERT_STAGE.defer({"application_id": application_id, "stage": stage, "actor_id": None, "at": now})
     audit.record(

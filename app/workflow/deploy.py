@@ -74,7 +74,12 @@ class DeploymentErrors:
     def raise_if_any(self) -> None:
         if self.fields:
             first_file, messages = next(iter(self.fields.items()))
-            raise ApiError("invalid_deployment", f"{first_file}: {messages[0]}", 422, fields=dict(self.fields))
+            raise ApiError(
+                "invalid_deployment",
+                f"流程文件校验未通过 (deployment refused) — {first_file}: {messages[0]}",
+                422,
+                fields=dict(self.fields),
+            )
 
 
 def _element_id(node: Any) -> str:
@@ -221,7 +226,12 @@ def deploy(files: list[tuple[str, bytes]], actor_id: int | None) -> list[Process
     """Validate and store new versions; returns only what changed (empty if nothing did)."""
     errors = DeploymentErrors()
     if not files:
-        raise ApiError("validation_error", "no file uploaded", 422, fields={"file": ["at least one file is required"]})
+        raise ApiError(
+            "validation_error",
+            "请上传流程文件 (no file uploaded)",
+            422,
+            fields={"file": ["至少上传一个 .bpmn 或 .dmn 文件 (at least one file is required)"]},
+        )
     if db.engine.dialect.name == "postgresql":  # one deployment at a time: versions are max + 1
         db.session.execute(text("SELECT pg_advisory_xact_lock(727001)"))
     uploads = [Upload(name, content) for name, content in files]

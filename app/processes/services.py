@@ -85,13 +85,14 @@ def _decision_failure(exc: decisions.DecisionError) -> tuple[str, dict[str, list
     if exc.kind == "input_failed":
         message = _("决策表的输入“%(input)s”无法用所给数据计算，请检查输入的类型和取值", input=params["input"])
         return message, {name: [message] for name in params["names"]} or {"inputs": [message]}
+    if exc.kind == "rule_failed":
+        message = _("规则 %(rule)s 无法用所给数据判断，请检查输入的类型和取值", rule=params["rule"])
+        return message, {name: [message] for name in params["names"]} or {"inputs": [message]}
     if exc.kind == "no_match":
         message = _("没有规则匹配这些输入：%(values)s", values=params["values"])
     elif exc.kind == "ambiguous":
         rules = "、".join(str(index) for index in params["rules"])
         message = _("命中策略为 UNIQUE，但第 %(rules)s 条规则同时匹配", rules=rules)
-    elif exc.kind == "rule_failed":
-        message = _("规则 %(rule)s 无法用所给数据判断，请检查输入的类型和取值", rule=params["rule"])
     elif exc.kind == "output_failed":
         message = _("输出“%(output)s”无法用所给数据计算", output=params["output"])
     elif exc.kind == "output_type":

@@ -34,7 +34,7 @@ class DecisionError(ValueError):
     The text (English, with any Python exception's detail) is for logs and workflow
     incidents. `kind` and `params` say what failed in terms a caller can show a user
     without leaking that detail: `input_failed` (params `input`, `names`), `no_match`
-    (`values`), `ambiguous` (`rules`), `rule_failed` (`rule`), `output_failed` and
+    (`values`), `ambiguous` (`rules`), `rule_failed` (`rule`, `names`), `output_failed` and
     `output_type` (`output`, `type`).
     """
 
@@ -177,7 +177,10 @@ def _rule_matches(decision_id: str, rule: Any, values: dict[str, Any], names: di
                 raise
             except Exception as exc:
                 label = rule.row_number or rule.id
-                raise DecisionError(decision_id, f"rule {label}: {exc}", "rule_failed", rule=label) from exc
+                names = sorted(variables_of(entry.input.expression) | variables_of(entry_expression(str(text))))
+                raise DecisionError(
+                    decision_id, f"rule {label}: {exc}", "rule_failed", rule=label, names=names
+                ) from exc
     return True
 
 

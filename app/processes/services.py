@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from app.auth.permissions import Caller
@@ -12,7 +14,10 @@ from app.errors import ApiError, not_found
 from app.extensions import db
 from app.loans.services import in_scope
 from app.models import Application, HumanTask, ProcessDefinition, ProcessInstance, StageEntry
+from app.processes.inputs import check_inputs
 from app.workflow import decisions, runtime, sandbox
+
+log = logging.getLogger(__name__)
 
 
 def list_versions() -> list[dict[str, Any]]:
@@ -52,19 +57,49 @@ def get_version(kind: str, key: str, version: int | None = None) -> ProcessDefin
 
 
 def evaluate(decision_id: str, inputs: Any, version: int | None) -> dict[str, Any]:
-    """Evaluate a deployed decision table with the checks of `decisions.evaluate_table`."""
+    """Evaluate a deployed decision table with the checks of `decisions.evaluate_table`,
+    after `check_inputs` has refused inputs the table cannot use (422 naming them).
+
+    A table that still fails answers a 422 in words a user can act on; the engine's
+    detail (which may quote a Python exception) goes to the log only."""
     if not isinstance(inputs, dict):
-        raise ApiError("bad_request", "the body must be a JSON object of the decision's inputs", 400)
+        raise ApiError("bad_request", _("请求体须为由决策输入组成的 JSON 对象"), 400)
     row = get_version("decision", decision_id, version)
+    table = decisions.deployed_table(row.id, row.source)
+    clean = check_inputs(table, inputs)
     try:
-        outputs = decisions.evaluate_table(
-            decision_id, decisions.deployed_table(row.id, row.source), decisions.coerce_inputs(inputs)
-        )
+        outputs = decisions.evaluate_table(decision_id, table, clean)
     except decisions.DecisionError as exc:
-        raise ApiError("decision_error", str(exc), 422, fields={"inputs": [str(exc)]}) from exc
+        log.warning("decision %s v%s could not be evaluated: %s", decision_id, row.version, exc, exc_info=exc.__cause__)
+        message, fields = _decision_failure(exc)
+        raise ApiError("decision_error", message, 422, fields=fields) from exc
     except sandbox.UnsafeExpression as exc:
-        raise ApiError("decision_error", str(exc), 422) from exc
+        log.warning("decision %s v%s refused by the sandbox: %s", decision_id, row.version, exc)
+        raise ApiError("decision_error", _("决策表的表达式超出了允许的计算范围，请检查决策表或输入"), 422) from exc
     return {"decision_id": decision_id, "version": row.version, "outputs": {k: _plain(v) for k, v in outputs.items()}}
+
+
+def _decision_failure(exc: decisions.DecisionError) -> tuple[str, dict[str, list[str]]]:
+    """A failed evaluation as a translated message, plus the input names it concerns."""
+    params = exc.params
+    if exc.kind == "input_failed":
+        message = _("决策表的输入“%(input)s”无法用所给数据计算，请检查输入的类型和取值", input=params["input"])
+        return message, {name: [message] for name in params["names"]} or {"inputs": [message]}
+    if exc.kind == "rule_failed":
+        message = _("规则 %(rule)s 无法用所给数据判断，请检查输入的类型和取值", rule=params["rule"])
+        return message, {name: [message] for name in params["names"]} or {"inputs": [message]}
+    if exc.kind == "no_match":
+        message = _("没有规则匹配这些输入：%(values)s", values=params["values"])
+    elif exc.kind == "ambiguous":
+        rules = "、".join(str(index) for index in params["rules"])
+        message = _("命中策略为 UNIQUE，但第 %(rules)s 条规则同时匹配", rules=rules)
+    elif exc.kind == "output_failed":
+        message = _("输出“%(output)s”无法用所给数据计算", output=params["output"])
+    elif exc.kind == "output_type":
+        message = _("输出“%(output)s”的值不是声明的类型 %(type)s", output=params["output"], type=params["type"])
+    else:
+        message = _("决策无法计算")
+    return message, {"inputs": [message]}
 
 
 def _plain(value: Any) -> Any:

@@ -29,11 +29,20 @@ _DECIMAL_TEXT = re.compile(r"^-?\d+(\.\d+)?$")
 
 
 class DecisionError(ValueError):
-    """A decision could not produce one well-typed answer; `rule` names the culprit."""
+    """A decision could not produce one well-typed answer.
 
-    def __init__(self, decision_id: str, message: str) -> None:
+    The text (English, with any Python exception's detail) is for logs and workflow
+    incidents. `kind` and `params` say what failed in terms a caller can show a user
+    without leaking that detail: `input_failed` (params `input`, `names`), `no_match`
+    (`values`), `ambiguous` (`rules`), `rule_failed` (`rule`, `names`), `output_failed` and
+    `output_type` (`output`, `type`).
+    """
+
+    def __init__(self, decision_id: str, message: str, kind: str = "failed", **params: Any) -> None:
         super().__init__(f"decision '{decision_id}': {message}")
         self.decision_id = decision_id
+        self.kind = kind
+        self.params = params
 
 
 def coerce_inputs(value: Any) -> Any:
@@ -89,19 +98,33 @@ def _typed(decision_id: str, name: str, type_ref: str | None, value: Any) -> Any
         if kind == "boolean" and not isinstance(value, bool):
             raise TypeError
     except (TypeError, InvalidOperation, ValueError):
-        raise DecisionError(decision_id, f"output '{name}' = {value!r} is not of type {type_ref}") from None
+        raise DecisionError(
+            decision_id,
+            f"output '{name}' = {value!r} is not of type {type_ref}",
+            "output_type",
+            output=name,
+            type=type_ref,
+        ) from None
     return value
 
 
 def evaluate_table(decision_id: str, table: DecisionTable, data: dict[str, Any]) -> dict[str, Any]:
     """Evaluate one table over `data` and return its outputs by name."""
     names = dict(data)
-    try:
-        values = {inp.id: sandbox.evaluate(inp.expression, names) for inp in table.inputs}
-    except sandbox.UnsafeExpression:
-        raise
-    except Exception as exc:  # a missing variable or a bad type in the inputs
-        raise DecisionError(decision_id, f"input could not be evaluated: {exc}") from exc
+    values = {}
+    for inp in table.inputs:
+        try:
+            values[inp.id] = sandbox.evaluate(inp.expression, names)
+        except sandbox.UnsafeExpression:
+            raise
+        except Exception as exc:  # a missing variable or a bad type in the inputs
+            raise DecisionError(
+                decision_id,
+                f"input could not be evaluated: {exc}",
+                "input_failed",
+                input=inp.label or inp.expression,
+                names=sorted(variables_of(inp.expression)),
+            ) from exc
     matched = []
     for index, rule in enumerate(table.rules, start=1):
         if _rule_matches(decision_id, rule, values, names):
@@ -109,16 +132,29 @@ def evaluate_table(decision_id: str, table: DecisionTable, data: dict[str, Any])
             if table.hit_policy == "FIRST":
                 break
     if not matched:
-        raise DecisionError(decision_id, f"no rule matched the inputs {values_for_message(values, table)}")
+        shown = values_for_message(values, table)
+        raise DecisionError(decision_id, f"no rule matched the inputs {shown}", "no_match", values=shown)
     if table.hit_policy == "UNIQUE" and len(matched) > 1:
         rows = ", ".join(f"rule {index}" for index, _ in matched)
-        raise DecisionError(decision_id, f"hit policy UNIQUE but {rows} all matched")
+        raise DecisionError(
+            decision_id,
+            f"hit policy UNIQUE but {rows} all matched",
+            "ambiguous",
+            rules=[index for index, _ in matched],
+        )
     _, rule = matched[0]
     outputs: dict[str, Any] = {}
     for entry in rule.outputEntries:
         name = entry.output.name or entry.output.label
         text = (entry.text or "").strip()
-        raw = sandbox.evaluate(text, names) if text else None
+        try:
+            raw = sandbox.evaluate(text, names) if text else None
+        except sandbox.UnsafeExpression:
+            raise
+        except Exception as exc:  # e.g. median([]) or a bad type the inputs let through
+            raise DecisionError(
+                decision_id, f"output '{name}' could not be evaluated: {exc}", "output_failed", output=name
+            ) from exc
         outputs[name] = _typed(decision_id, name, entry.output.typeRef, raw)
     return outputs
 
@@ -140,8 +176,44 @@ def _rule_matches(decision_id: str, rule: Any, values: dict[str, Any], names: di
             except sandbox.UnsafeExpression:
                 raise
             except Exception as exc:
-                raise DecisionError(decision_id, f"rule {rule.row_number or rule.id}: {exc}") from exc
+                label = rule.row_number or rule.id
+                names = sorted(variables_of(entry.input.expression) | variables_of(entry_expression(str(text))))
+                raise DecisionError(
+                    decision_id, f"rule {label}: {exc}", "rule_failed", rule=label, names=names
+                ) from exc
     return True
+
+
+def variables_of(expression: str) -> set[str]:
+    """The data names an expression reads: its free names, without the sandbox's
+    functions and the names its own comprehensions bind (`a` in `[a for a in xs]`)."""
+    try:
+        tree = ast.parse(expression, mode="eval")
+    except SyntaxError:
+        return set()
+    read, bound = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+    return {name for name in read - bound if name not in sandbox.SAFE_FUNCTIONS and name != _INPUT_NAME}
+
+
+def required_inputs(table: DecisionTable) -> set[str]:
+    """The names every evaluation needs: those read by the table's input expressions."""
+    return {name for inp in table.inputs for name in variables_of(inp.expression)}
+
+
+def known_inputs(table: DecisionTable) -> set[str]:
+    """Every name the table may read: its input expressions, rule cells and outputs."""
+    names = required_inputs(table)
+    for rule in table.rules:
+        for entry in rule.inputEntries:
+            for text in entry.lhs:
+                if text is not None and str(text).strip():
+                    names |= variables_of(entry_expression(str(text)))
+        for entry in rule.outputEntries:
+            names |= variables_of((entry.text or "").strip() or "None")
+    return names
 
 
 class CheckedDecisionEngine:

@@ -139,6 +139,144 @@ def test_version_parameter_evaluates_an_older_table_after_a_redeploy(api):
     )
 
 
+# --- inputs the decision service refuses ---------------------------------------
+
+# Fragments of Python's own exception text that used to reach clients.
+PYTHON_TEXT = ("<class", "operand", "not supported", "is not defined", "instances of", "Error", "decimal.")
+
+BAD_INPUTS = [
+    ("loan_term", {"terms": [0]}, "terms"),
+    ("loan_term", {"terms": [-1, 3]}, "terms"),
+    ("loan_term", {"terms": [12.5, 13]}, "terms"),
+    ("loan_term", {"terms": ["12"]}, "terms"),
+    ("loan_term", {"terms": [True]}, "terms"),
+    ("loan_term", {"terms": []}, "terms"),
+    ("loan_term", {"terms": 12}, "terms"),
+    ("loan_term", {}, "terms"),
+    ("loan_amount", {"amounts": ["-5", "10"]}, "amounts"),
+    ("loan_amount", {"amounts": ["100.123"]}, "amounts"),
+    ("loan_amount", {"amounts": [100.123]}, "amounts"),
+    ("loan_amount", {"amounts": ["0"]}, "amounts"),
+    ("loan_amount", {"amounts": ["abc"]}, "amounts"),
+    ("loan_amount", {"amounts": [True]}, "amounts"),
+    ("loan_amount", {"amounts": []}, "amounts"),
+    ("loan_amount", {"amounts": "100000"}, "amounts"),
+    ("loan_amount", {}, "amounts"),
+    ("leave_authority", {"days": "x"}, "days"),
+    ("leave_authority", {"days": 0}, "days"),
+    ("leave_authority", {"days": -2}, "days"),
+    ("leave_authority", {"days": True}, "days"),
+    ("leave_authority", {"days": [5]}, "days"),
+    ("leave_authority", {}, "days"),
+]
+
+
+def assert_refused(response, field: str) -> dict:  # type: ignore[no-untyped-def]
+    """A 422 naming `field`, in Chinese, without Python's exception text; returns the error."""
+    assert response.status_code == 422, response.get_json()
+    error = response.get_json()["error"]
+    assert field in error["fields"], error
+    assert all(message and not message.isascii() for message in error["fields"][field]), error
+    leaked = [fragment for fragment in PYTHON_TEXT if fragment in str(error)]
+    assert not leaked, error
+    return error
+
+
+@pytest.mark.parametrize(("decision_id", "body", "field"), BAD_INPUTS)
+def test_invalid_inputs_are_refused_naming_the_field(api, decision_id, body, field):
+    assert_refused(evaluate(api, decision_id, body), field)
+
+
+def test_the_refused_list_item_is_named_by_its_position(api):
+    error = assert_refused(evaluate(api, "loan_term", {"terms": [12, 0, 13, "6"]}), "terms")
+    assert [message[:3] for message in error["fields"]["terms"]] == ["第2项", "第4项"]
+
+
+def test_a_missing_input_is_named_as_missing(api):
+    error = assert_refused(evaluate(api, "loan_amount", {}), "amounts")
+    assert "缺少字段" in error["fields"]["amounts"][0]
+
+
+def test_keys_the_table_does_not_read_are_refused_like_unknown_form_fields(api):
+    error = assert_refused(evaluate(api, "loan_amount", {"amounts": ["100000"], "amount": "1"}), "amount")
+    assert "未知字段" in error["fields"]["amount"][0]
+
+
+@pytest.mark.parametrize("days", [2.5, "0.5", "3.5"])
+def test_half_days_of_leave_are_refused(api, days):
+    error = assert_refused(evaluate(api, "leave_authority", {"days": days}), "days")
+    assert "半天" in error["fields"]["days"][0]
+
+
+@pytest.mark.parametrize(
+    ("days", "approver"), [("3", "team_lead"), ("4", "regional_director"), (11.0, "general_manager")]
+)
+def test_whole_days_may_be_given_as_decimal_text_or_a_whole_json_number(api, days, approver):
+    response = evaluate(api, "leave_authority", {"days": days})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["outputs"]["approver"] == approver
+
+
+def test_amounts_may_be_json_numbers(api):
+    response = evaluate(api, "loan_amount", {"amounts": [100000, 80000.5]})
+    assert response.status_code == 200, response.get_json()
+    outputs = response.get_json()["outputs"]
+    assert (outputs["strategy"], Decimal(outputs["final_amount"])) == ("median", Decimal("90000"))
+
+
+VISIT_PRIORITY = """<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="definitions_visit_priority"
+  name="走访优先级" namespace="http://yidaixing.local/dmn">
+  <decision id="visit_priority" name="走访优先级">
+    <decisionTable id="visit_priority_table" hitPolicy="UNIQUE">
+      <input id="visit_priority_input" label="评分 score">
+        <inputExpression id="visit_priority_input_expression" typeRef="number"><text>score</text></inputExpression>
+      </input>
+      <output id="visit_priority_output" label="优先级 priority" name="priority" typeRef="string" />
+      <rule id="visit_priority_rule_1">
+        <inputEntry id="visit_priority_rule_1_in"><text>&lt; 50</text></inputEntry>
+        <outputEntry id="visit_priority_rule_1_out"><text>"low"</text></outputEntry>
+      </rule>
+      <rule id="visit_priority_rule_2">
+        <inputEntry id="visit_priority_rule_2_in"><text>&gt;= 50</text></inputEntry>
+        <outputEntry id="visit_priority_rule_2_out"><text>"high"</text></outputEntry>
+      </rule>
+    </decisionTable>
+  </decision>
+</definitions>
+"""
+
+
+def deploy_visit_priority(api) -> None:  # type: ignore[no-untyped-def]
+    """A table an analyst adds later, reading an input this code knows nothing about."""
+    deployed = api.post(
+        "analyst",
+        "/api/v1/processes/deployments",
+        data={"file": [(BytesIO(VISIT_PRIORITY.encode()), "visit_priority.dmn")]},
+        content_type="multipart/form-data",
+    )
+    assert deployed.status_code == 201, deployed.get_json()
+
+
+def test_inputs_of_a_table_added_later_are_passed_as_before(api):
+    deploy_visit_priority(api)
+    assert evaluate(api, "visit_priority", {"score": 70}).get_json()["outputs"] == {"priority": "high"}
+    assert evaluate(api, "visit_priority", {"score": "12.5"}).get_json()["outputs"] == {"priority": "low"}
+    assert_refused(evaluate(api, "visit_priority", {}), "score")
+
+
+def test_a_table_added_later_that_cannot_use_its_input_fails_cleanly(api, caplog):
+    deploy_visit_priority(api)
+    response = evaluate(api, "visit_priority", {"score": "abc"})
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["code"] == "decision_error"
+    assert "score" in error["fields"]
+    assert not error["message"].isascii()
+    assert not [fragment for fragment in PYTHON_TEXT if fragment in str(error)], error
+    assert "not supported" in caplog.text  # the detail is kept for whoever reads the log
+
+
 # --- the same examples through a full centralized approval ----------------------
 
 

@@ -1,0 +1,25 @@
+"""Every message the code passes to gettext has its English text (English on request)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYWORDS = {"_": None, "gettext": None, "lazy_gettext": None, "_l": None}
+
+
+def test_every_gettext_message_has_an_english_translation():
+    with (ROOT / "app/translations/en/LC_MESSAGES/messages.po").open("rb") as handle:
+        catalog = read_po(handle)
+    used = {
+        message
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            ROOT / "app", method_map=[("**.py", "python")], keywords=KEYWORDS
+        )
+        if isinstance(message, str) and message
+    }
+    missing = sorted(m for m in used if m not in catalog or not catalog[m].string)
+    assert not missing, f"no English for: {missing}"

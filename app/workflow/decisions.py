@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import ast
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
 from lxml import etree
@@ -216,6 +217,73 @@ def known_inputs(table: DecisionTable) -> set[str]:
     return names
 
 
+def _numeric_constants(text: str) -> list[Decimal] | None:
+    """The number literals of an entry that compares only the input with numbers
+    (`<= 0.10`, `0.10 < ? <= 0.30`, `> 6`), or None for any other kind of entry."""
+    try:
+        tree = ast.parse(entry_expression(text), mode="eval")
+    except SyntaxError:
+        return None
+    constants: list[Decimal] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+                return None
+            constants.append(Decimal(str(node.value)))
+        elif isinstance(node, ast.Name) and node.id != _INPUT_NAME:
+            return None
+        elif not isinstance(node, (ast.Expression, ast.Compare, ast.Name, ast.Load, ast.cmpop, ast.BoolOp, ast.And)):
+            return None
+    return constants
+
+
+def coverage_problems(decision_id: str, table: DecisionTable) -> list[str]:
+    """Gaps and overlaps of a one-input table whose cells compare a non-negative number
+    (a spread, a gap in months, leave days) with constants: every boundary, a point just
+    either side of it (the next whole number for an `integer` input), the midpoints between
+    boundaries and a point beyond the last are tried. A gap would leave a task stuck at run time ("no rule matched"); an overlap breaks
+    UNIQUE. Tables of any other shape are not judged here."""
+    if len(table.inputs) != 1 or not table.rules:
+        return []
+    cells: list[list[str]] = []
+    constants: set[Decimal] = set()
+    for rule in table.rules:
+        texts = [str(t).strip() for entry in rule.inputEntries for t in entry.lhs if t is not None and str(t).strip()]
+        texts = [t for t in texts if t != "-"]
+        for text in texts:
+            found = _numeric_constants(text)
+            if found is None:
+                return []
+            constants.update(found)
+        cells.append(texts)
+    if not constants:
+        return []
+    bounds = sorted(constants)
+    if (table.inputs[0].typeRef or "").lower() in ("integer", "long"):  # whole numbers only
+        samples = {v for b in bounds for v in (b.to_integral_value(ROUND_FLOOR), b.to_integral_value(ROUND_CEILING))}
+        samples |= {v + d for v in set(samples) for d in (-1, 1)}
+        samples |= {((a + b) / 2).to_integral_value(ROUND_FLOOR) for a, b in pairwise(bounds)}
+    else:
+        step = min([b - a for a, b in pairwise(bounds)] + [Decimal(1)]) / 1000
+        samples = set(bounds) | {b + step for b in bounds} | {b - step for b in bounds}
+        samples |= {(a + b) / 2 for a, b in pairwise(bounds)} | {bounds[-1] + 1}
+    problems = []
+    for value in sorted(v for v in samples if v >= 0):
+        matched = [
+            index
+            for index, texts in enumerate(cells, start=1)
+            if all(sandbox.evaluate(entry_expression(text), {_INPUT_NAME: value}) for text in texts)
+        ]
+        if not matched:
+            problems.append(f"decision '{decision_id}': no rule matches the input value {value.normalize()}")
+        elif len(matched) > 1 and table.hit_policy == "UNIQUE":
+            rules = ", ".join(str(i) for i in matched)
+            problems.append(f"decision '{decision_id}': rules {rules} all match the input value {value.normalize()}")
+        if len(problems) >= 3:
+            break
+    return problems
+
+
 class CheckedDecisionEngine:
     """Stands in for SpiffWorkflow's DMNEngine behind a business rule task; its result is
     placed under the decision id (`loan_amount: {strategy, final_amount}`), so two
@@ -235,8 +303,13 @@ _SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=Fa
 @lru_cache(maxsize=64)
 def deployed_table(definition_id: int, source: str) -> DecisionTable:
     """The parsed table of a deployed decision version (versions never change: cached)."""
+    return parse_table(source.encode(), str(definition_id))
+
+
+def parse_table(source: bytes, file_name: str) -> DecisionTable:
+    """The decision table of one DMN file."""
     parser = BpmnDmnParser(validator=VALIDATOR)
-    parser.add_dmn_xml(etree.fromstring(source.encode(), _SAFE_XML), filename=str(definition_id))
+    parser.add_dmn_xml(etree.fromstring(source, _SAFE_XML), filename=file_name)
     dmn_parser = next(iter(parser.dmn_parsers.values()))
     dmn_parser.parse()
     return dmn_parser.decision.decisionTables[0]

@@ -24,7 +24,7 @@ from app.errors import ApiError
 from app.extensions import db
 from app.models import ProcessDefinition, Role
 from app.workflow import registry, sandbox
-from app.workflow.decisions import SUPPORTED_HIT_POLICIES, entry_expression
+from app.workflow.decisions import SUPPORTED_HIT_POLICIES, coverage_problems, entry_expression, parse_table
 from app.workflow.runtime import parse_duration
 from app.workflow.specs import AsyncServiceTask, YdxParser, spec_to_json
 
@@ -262,9 +262,12 @@ def deploy(files: list[tuple[str, bytes]], actor_id: int | None) -> list[Process
             process_sources[key] = (row.file_name, row.source.encode(), row.checksum)
 
     parser = YdxParser()
-    for name, content, _ in decision_sources.values():
+    for key, (name, content, _) in decision_sources.items():
         try:
             parser.add_dmn_xml(etree.fromstring(content, _SAFE_XML), filename=name)
+            if key in changed_decisions:
+                for problem in coverage_problems(key, parse_table(content, name)):
+                    errors.add(name, problem)
         except (ValidationException, SpiffWorkflowException, etree.XMLSyntaxError) as exc:
             errors.add(name, _describe(exc))
     errors.raise_if_any()

@@ -156,3 +156,28 @@ def test_diagram_returns_the_deployed_bpmn_xml(api):
 
 def test_diagram_of_an_unknown_version_is_not_found(api):
     assert api.get("analyst", "/api/v1/processes/loan_lifecycle/versions/9/diagram").status_code == 404
+
+
+LOAN_TERM = (ROOT / "rules" / "loan_term.dmn").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("file_name", "content", "problem"),
+    [
+        # A gap: a gap of 7..100 months would match no rule and leave the approver stuck.
+        ("loan_term.dmn", edited(LOAN_TERM, "&gt; 6", "&gt; 100"), "no rule matches the input value 7"),
+        # An overlap under UNIQUE: spreads in (0.10, 0.20] match rules 1 and 2.
+        ("loan_amount.dmn", edited(LOAN_AMOUNT, "&lt;= 0.10", "&lt;= 0.20"), "rules 1, 2 all match"),
+    ],
+)
+def test_a_rule_table_with_a_gap_or_an_overlap_is_refused(api, file_name, content, problem):
+    before = versions(api)
+    response = deploy(api, [(file_name, content)])
+    assert response.status_code == 422, response.get_json()
+    assert any(problem in message for message in response.get_json()["error"]["fields"][file_name])
+    assert versions(api) == before
+
+
+def test_a_table_written_for_whole_months_is_not_a_gap(api):
+    response = deploy(api, [("loan_term.dmn", edited(LOAN_TERM, "&gt; 6", "&gt;= 7"))])
+    assert response.status_code == 201, response.get_json()

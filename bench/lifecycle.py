@@ -86,6 +86,7 @@ class Options:
     max_seconds: float
     worker_class: str = "gthread"
     pg: str = "tcp"
+    request_floor_seconds: float = 5.0
 
 
 def parse_options(argv: list[str] | None = None) -> Options:
@@ -118,6 +119,12 @@ def parse_options(argv: list[str] | None = None) -> Options:
         default="tcp",
         help=f"how the server reaches PostgreSQL: tcp (127.0.0.1:5432, default) or socket ({PG_SOCKET_DIR})",
     )
+    parser.add_argument(
+        "--request-floor-seconds",
+        type=float,
+        default=5.0,
+        help="how long to drive the cheapest API request after the lifecycles (0 = skip; default 5)",
+    )
     args = parser.parse_args(argv)
     if args.lifecycles < 0 or args.clients < 1 or args.workers < 1 or args.threads < 1 or args.floor_lifecycles < 0:
         parser.error("counts must be positive")
@@ -131,6 +138,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         args.max_seconds,
         worker_class,
         args.pg,
+        max(0.0, args.request_floor_seconds),
     )
 
 
@@ -696,6 +704,54 @@ def drive(server: Server, staff: Staff, options: Options, recorder: Recorder) ->
     return HttpResult(wall, outcome["ok"], outcome["failed"], recorder, cpu, client_cpu)
 
 
+REQUESTS_PER_LIFECYCLE = 12
+# The cheapest authenticated API request: an inbox page that finds nothing (token check,
+# argument parsing, one SQL statement, a JSON answer) — no engine, no transaction.
+FLOOR_REQUEST = "/api/v1/tasks?scope=mine&status=open&task_key=approve&application_no=NONE"
+
+
+def measure_request_floor(server: Server, staff: Staff, options: Options) -> float:
+    """Requests/s of FLOOR_REQUEST from the same C keep-alive clients on the same server:
+    what the framework, a token check and one round trip to PostgreSQL cost per request.
+    A lifecycle needs REQUESTS_PER_LIFECYCLE requests, so this ÷ 12 bounds the lifecycles/s
+    any lifecycle could reach on this stack and machine."""
+    recorder = Recorder()
+    token = staff.tokens[APPROVERS[0]]
+    counts = [0] * options.clients
+    stop = time.monotonic() + options.request_floor_seconds
+
+    def worker(index: int) -> None:
+        client = Client(server, recorder)
+        try:
+            while time.monotonic() < stop and not recorder.error_count:
+                client.call("floor", "GET", FLOOR_REQUEST, token=token)
+                counts[index] += 1
+        finally:
+            client.close()
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(options.clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=options.request_floor_seconds + 60)
+    rate = sum(counts) / (time.perf_counter() - started)
+    if recorder.error_count:
+        print("  request floor failed:", *recorder.errors[:3], sep="\n    ")
+        return 0.0
+    return rate
+
+
+def report_request_floor(rate: float, lifecycle_rate: float) -> None:
+    print("\nREQUEST FLOOR (same server and clients, right after the lifecycles):")
+    print(f"  cheapest authenticated request  {rate:9.1f} requests/s  ({FLOOR_REQUEST.split('?')[0]}, empty page)")
+    print(
+        f"  ÷ {REQUESTS_PER_LIFECYCLE} requests per lifecycle     {rate / REQUESTS_PER_LIFECYCLE:9.1f} lifecycles/s "
+        f"at most, if every request were that cheap; measured {lifecycle_rate:.1f} "
+        f"({lifecycle_rate * REQUESTS_PER_LIFECYCLE / rate:.2f} of it)"
+    )
+
+
 # --- the engine floor -------------------------------------------------------------------
 
 
@@ -1000,7 +1056,10 @@ def main(argv: list[str] | None = None) -> int:
                 login_client.close()
             result = drive(server, staff, options, recorder)
             server_log = _log_tail(server.log_path, 15) if result.recorder.error_count else ""
+            request_floor = measure_request_floor(server, staff, options) if options.request_floor_seconds else 0.0
     rate = report_http(result, options)
+    if request_floor:
+        report_request_floor(request_floor, rate)
     if server_log:
         print(f"\n  gunicorn log tail:\n{server_log}")
     if floor:

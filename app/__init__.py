@@ -20,9 +20,32 @@ from app.extensions import api, babel, configure_sqlite, db, login_manager, migr
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+class _Flask(Flask):
+    """Flask that remembers, per function, whether a hook or view needs wrapping as async.
+    Flask asks on every call of every before/after/teardown hook (`inspect.
+    iscoroutinefunction`, a dozen times per request here); the functions never change."""
+
+    _SYNC_CACHE_LIMIT = 4096
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ensured: dict[Any, Any] = {}
+
+    def ensure_sync(self, func):  # type: ignore[no-untyped-def]
+        try:
+            return self._ensured[func]
+        except KeyError:
+            ensured = super().ensure_sync(func)
+            if len(self._ensured) < self._SYNC_CACHE_LIMIT:
+                self._ensured[func] = ensured
+            return ensured
+        except TypeError:  # an unhashable callable
+            return super().ensure_sync(func)
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app from the environment (and `test_config` overrides in tests)."""
-    app = Flask(__name__, instance_path=str(Path(__file__).resolve().parent.parent / "instance"))
+    app = _Flask(__name__, instance_path=str(Path(__file__).resolve().parent.parent / "instance"))
     app.config.update(load_config(Path(app.instance_path)))
     if test_config:
         app.config.update(test_config)

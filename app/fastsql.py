@@ -24,8 +24,10 @@ default (the fast path does not run SQLAlchemy's default generators).
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -39,6 +41,8 @@ from sqlalchemy.sql.dml import Insert, UpdateBase
 
 from app import sqlstats
 from app.extensions import db
+
+log = logging.getLogger(__name__)
 
 Params = Mapping[str, Any]
 
@@ -128,14 +132,17 @@ class Hot:
 
     def execute(self, params: Params | Sequence[Params]) -> Result:
         """Run with one parameter set (or several: an executemany) in the session's transaction."""
-        session = db.session()
-        connection = _connection(session)
-        if connection.dialect.name != "postgresql":
-            return self._via_session(session, params)
-        if _PENDING in session.info:
-            flush_writes(session)
-        if not session._is_clean():
-            session.flush()
+        if _read.active and not db.session.registry.has():
+            session, connection = None, _read_connection()  # a read that never needed a session
+        else:
+            session = db.session()
+            connection = _connection(session)
+            if connection.dialect.name != "postgresql":
+                return self._via_session(session, params)
+            if _PENDING in session.info:
+                flush_writes(session)
+            if not session._is_clean():
+                session.flush()
         rows_in = [params] if isinstance(params, Mapping) else list(params)
         many = len(rows_in) > 1  # psycopg runs executemany in pipeline mode: worth it for several rows only
         compiled = self._compile(connection.dialect, rows_in[0])
@@ -339,10 +346,15 @@ _CONNECTION_KEY = "ydx_hot_connection"
 
 
 class _ReadRequest(threading.local):
-    """An API read request on PostgreSQL (set by the app's before/teardown hooks)."""
+    """An API read request on PostgreSQL (set by the app's before/teardown hooks), and the
+    autocommit connection this thread's reads use: kept from one request to the next (a
+    pool checkout and return cost ~0.1 ms a request), replaced when it broke, when the app's
+    engine changed, or after the pool's recycle time."""
 
     active = False
     connection: Any = None
+    engine: Any = None
+    since = 0.0
 
 
 _read = _ReadRequest()
@@ -354,20 +366,34 @@ def begin_read_request() -> None:
 
 
 def end_read_request() -> None:
-    """Give the read connection back to the pool."""
+    """The request is over; its thread keeps the read connection for the next one."""
     _read.active = False
-    connection, _read.connection = _read.connection, None
-    if connection is not None:
-        connection.close()
 
 
 def _read_connection() -> Any:
-    connection = _read.connection
-    if connection is None or connection.invalidated:
+    connection, engine = _read.connection, db.engine
+    if (
+        connection is None
+        or connection.closed
+        or connection.invalidated
+        or _read.engine is not engine
+        or 0 <= engine.pool._recycle < time.monotonic() - _read.since
+    ):
         if connection is not None:
-            connection.close()
-        connection = _read.connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            close_read_connection()
+        connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        _read.connection, _read.engine, _read.since = connection, engine, time.monotonic()
     return connection
+
+
+def close_read_connection() -> None:
+    """Give this thread's read connection back to its pool (one that broke is discarded)."""
+    connection, _read.connection, _read.engine = _read.connection, None, None
+    if connection is not None:
+        try:
+            connection.close()
+        except Exception:  # a connection of a disposed engine or a dead socket: nothing to keep
+            log.debug("read connection could not be closed cleanly", exc_info=True)
 
 
 def _connection(session: Any) -> Any:

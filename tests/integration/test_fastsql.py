@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 
 from app.extensions import db
 from app.fastsql import Hot
@@ -121,8 +121,31 @@ def test_api_reads_run_without_a_transaction_on_postgresql(fresh, method, path, 
         assert db.session.scalars(select(Region.code)).all()  # an ORM statement
         assert db.session.connection().connection.driver_connection.autocommit is autocommit
         fresh.do_teardown_request()
-        assert fastsql._read.connection is None and not fastsql._read.active
+        assert not fastsql._read.active
         db.session.remove()
+
+
+def test_reads_of_one_thread_share_a_kept_connection_until_it_breaks(fresh, api):
+    """The read connection stays with its thread between requests (no pool round trip per
+    request); a read after its backend died gets a 503 at worst, the next read a new one."""
+    from app import fastsql
+
+    with fresh.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("reads on SQLite go through the session")
+    fastsql.close_read_connection()
+    assert api.get("lead_hka", "/api/v1/tasks?scope=candidate").status_code == 200
+    first = fastsql._read.connection
+    assert first is not None and not first.closed
+    assert api.get("lead_hka", "/api/v1/tasks?scope=candidate").status_code == 200
+    assert fastsql._read.connection is first
+    backend = first.connection.driver_connection.info.backend_pid
+    with fresh.app_context(), db.engine.connect() as other:
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    assert api.get("lead_hka", "/api/v1/tasks?scope=candidate").status_code in (200, 503)
+    assert api.get("lead_hka", "/api/v1/tasks?scope=candidate").status_code == 200
+    assert fastsql._read.connection is not first
+    fastsql.close_read_connection()
 
 
 def test_sql_counters_include_hot_statements(fresh):

@@ -103,6 +103,11 @@ class _SessionInterface(SecureCookieSessionInterface):
             found = app.extensions["ydx_session_serializer"] = super().get_signing_serializer(app)
         return found
 
+    def open_session(self, app: Flask, request):  # type: ignore[no-untyped-def]
+        if "HTTP_COOKIE" not in request.environ:  # no cookie at all: skip parsing an empty jar
+            return self.session_class()
+        return super().open_session(app, request)
+
 
 def register_read_requests(app: Flask) -> None:
     """API reads on PostgreSQL run their statements in autocommit: no BEGIN and ROLLBACK

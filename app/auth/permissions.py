@@ -127,7 +127,9 @@ def _bearer_user() -> Any:
     protection and open the (absent) session. With a session cookie, or without a valid
     token, Flask-Login decides as before (its session user comes first)."""
     header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer ") or current_app.config["SESSION_COOKIE_NAME"] in request.cookies:
+    if not header.startswith("Bearer "):
+        return None
+    if "HTTP_COOKIE" in request.environ and current_app.config["SESSION_COOKIE_NAME"] in request.cookies:
         return None
     from app.auth.services import user_for_token
 

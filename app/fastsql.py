@@ -35,6 +35,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import namedtuple_row
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.dml import Insert, UpdateBase
@@ -132,17 +133,27 @@ class Hot:
 
     def execute(self, params: Params | Sequence[Params]) -> Result:
         """Run with one parameter set (or several: an executemany) in the session's transaction."""
-        if _read.active and not db.session.registry.has():
-            session, connection = None, _read_connection()  # a read that never needed a session
-        else:
-            session = db.session()
-            connection = _connection(session)
-            if connection.dialect.name != "postgresql":
-                return self._via_session(session, params)
-            if _PENDING in session.info:
-                flush_writes(session)
-            if not session._is_clean():
-                session.flush()
+        if _read.active and not db.session.registry.has():  # a read request that needed no session
+            try:
+                return self._run(_read_connection(), params)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated or isinstance(self.statement, UpdateBase):
+                    raise
+                # The kept connection had died (a database restart, a killed backend): a
+                # read is safe to repeat once on a new one.
+                close_read_connection()
+                return self._run(_read_connection(), params)
+        session = db.session()
+        connection = _connection(session)
+        if connection.dialect.name != "postgresql":
+            return self._via_session(session, params)
+        if _PENDING in session.info:
+            flush_writes(session)
+        if not session._is_clean():
+            session.flush()
+        return self._run(connection, params)
+
+    def _run(self, connection: Any, params: Params | Sequence[Params]) -> Result:
         rows_in = [params] if isinstance(params, Mapping) else list(params)
         many = len(rows_in) > 1  # psycopg runs executemany in pipeline mode: worth it for several rows only
         compiled = self._compile(connection.dialect, rows_in[0])
@@ -378,12 +389,21 @@ def _read_connection() -> Any:
         or connection.invalidated
         or _read.engine is not engine
         or 0 <= engine.pool._recycle < time.monotonic() - _read.since
+        or _older_than_pool_invalidation(connection, engine)
     ):
         if connection is not None:
             close_read_connection()
         connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         _read.connection, _read.engine, _read.since = connection, engine, time.monotonic()
     return connection
+
+
+def _older_than_pool_invalidation(connection: Any, engine: Any) -> bool:
+    """Whether the pool has seen a lost connection since this one was opened: the pool then
+    renews every connection it hands out, and a kept one must be renewed the same way."""
+    record = getattr(connection.connection, "_connection_record", None)
+    invalidated_at = getattr(engine.pool, "_invalidate_time", 0)
+    return bool(invalidated_at) and record is not None and record.starttime < invalidated_at
 
 
 def close_read_connection() -> None:

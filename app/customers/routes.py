@@ -39,7 +39,7 @@ def get_customer(customer_id: int):  # type: ignore[no-untyped-def]
     customer = services.get_customer(customer_id, who)
     view = {
         **services.customer_view(customer, who),
-        "profile": customer.profile or {},
+        "profile": services.profile_view(customer.profile, who),
         "applications": services.customer_applications(customer, who),
     }
     db.session.commit()

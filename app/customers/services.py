@@ -44,6 +44,21 @@ def customer_view(customer: Customer, who: Caller) -> dict[str, Any]:
     }
 
 
+_PROFILE_MASKS = {"name": mask_name, "phone": mask_phone, "id_number": mask_id}
+
+
+def profile_view(details: dict[str, Any] | None, who: Caller) -> dict[str, Any]:
+    """Customer details registered by staff (`collect_materials.customer`), with name,
+    phone and ID number masked by the same rule as the customer record."""
+    details = details or {}
+    if who.scope("customer.view_full") is not None:
+        return details
+    return {
+        key: _PROFILE_MASKS[key](value) if key in _PROFILE_MASKS and isinstance(value, str) else value
+        for key, value in details.items()
+    }
+
+
 def applicant_view(name: str, phone: str, who: Caller) -> dict[str, Any]:
     """The contact details as submitted with one application (a returning customer may
     give a new name or phone; the customer record keeps what staff maintain), masked by

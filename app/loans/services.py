@@ -268,7 +268,7 @@ def application_detail(application: Any, who: Caller) -> dict[str, Any]:
             for item in visible_approvals(application, who, approvals)
         ],
         "visit": data.get("onsite_visit"),  # the officer's on-site record (F3/F4)
-        "materials": _materials(data.get("collect_materials")),
+        "materials": _materials(data.get("collect_materials"), who),
         "committee": {"meeting": data.get("register_committee")} if mode == "committee" else None,
         "credit_report": data.get("credit_report"),
         "attachments": [
@@ -292,11 +292,18 @@ def application_detail(application: Any, who: Caller) -> dict[str, Any]:
     return jsonable(result)
 
 
-def _materials(collected: dict[str, Any] | None) -> dict[str, Any] | None:
-    """What the officer registered at collection: notes, attachment ids, customer details."""
+def _materials(collected: dict[str, Any] | None, who: Caller) -> dict[str, Any] | None:
+    """What the officer registered at collection: notes, attachment ids, customer details
+    (masked as the customer record is)."""
+    from app.customers.services import profile_view
+
     if not collected:
         return None
-    return {k: collected.get(k) for k in ("customer", "attachments", "notes")}
+    return {
+        "customer": profile_view(collected.get("customer"), who),
+        "attachments": collected.get("attachments"),
+        "notes": collected.get("notes"),
+    }
 
 
 def application_context(task: HumanTask, data: dict[str, Any], who: Caller) -> dict[str, Any]:

@@ -193,12 +193,19 @@ class CustomerDetails(fields.Dict):
     and numbers; the identity and contact fields keep their formats."""
 
     MAX_KEYS = 50
+    CHECKED = frozenset({"phone", "id_number", "name"})
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dict[str, Any]:
-        details = super()._deserialize(value, attr, data, **kwargs)
+        given = super()._deserialize(value, attr, data, **kwargs)
         problems: dict[str, list[str]] = {}
-        if len(details) > self.MAX_KEYS:
+        if len(given) > self.MAX_KEYS:
             raise ValidationError(f"最多 {self.MAX_KEYS} 项 (at most {self.MAX_KEYS} entries)")
+        details: dict[str, Any] = {}
+        for key, item in given.items():  # "Phone" is the phone: checked and kept as `phone`
+            name = key.lower() if isinstance(key, str) and key.lower() in self.CHECKED else key
+            if name in details:
+                problems[name] = ["字段重复 (given twice)"]
+            details[name] = item
         for key, item in details.items():
             if not isinstance(key, str) or not 1 <= len(key) <= 64:
                 problems[str(key)[:64]] = ["名称须为 1 至 64 个字符 (names are 1 to 64 characters)"]
@@ -390,7 +397,14 @@ def supervisor_decide(payload: dict[str, Any], ctx: FormContext) -> dict[str, An
             clean[name] = decided
         if overridden:
             raise ValidationError(overridden)
-    return _within_product(clean, ctx)
+        return _within_product(clean, ctx)
+    return _rejection(clean)
+
+
+def _rejection(clean: dict[str, Any]) -> dict[str, Any]:
+    """A rejection decides no amount and no term: what was typed beside it is not kept
+    (the decision would otherwise show a rejected loan with an amount)."""
+    return {**clean, "amount": None, "term_months": None}
 
 
 class Member(fields.Field):
@@ -434,4 +448,5 @@ class CommitteeDecisionForm(DecisionForm):
 )
 def record_committee_decision(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """The committee's decision recorded online."""
-    return _within_product(_load(CommitteeDecisionForm, payload), ctx)
+    clean = _load(CommitteeDecisionForm, payload)
+    return _within_product(clean, ctx) if clean["decision"] == "approve" else _rejection(clean)

@@ -208,7 +208,8 @@ def list_tasks(
     if page == 1 and len(items) < per_page:
         return items, len(items)  # the page holds everything: no COUNT needed
     total = db.session.scalar(select(func.count()).select_from(HumanTask).where(*conditions())) or 0
-    return items, total
+    # The count is a statement of its own: never answer fewer than the rows shown.
+    return items, max(total, (page - 1) * per_page + len(items))
 
 
 def get_visible(task_id: int, who: Caller) -> TaskRow:
@@ -295,6 +296,9 @@ def claim(task_id: int, who: Caller) -> TaskRow:
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
+        current = get_visible(task_id, who)
+        if current.status == "open" and current.assignee_id == who.id:
+            return current  # the same person's concurrent claim won: claiming is idempotent
         raise ApiError("conflict", _("任务已被他人领取"), 409)
     _set_loaded(task, assignee_id=who.id, claimed_at=now)
     audit.record("task.claim", who.id, "task", task.id)

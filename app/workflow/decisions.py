@@ -237,12 +237,18 @@ def _numeric_constants(text: str) -> list[Decimal] | None:
     return constants
 
 
-def coverage_problems(decision_id: str, table: DecisionTable) -> list[str]:
-    """Gaps and overlaps of a one-input table whose cells compare a non-negative number
-    (a spread, a gap in months, leave days) with constants: every boundary, a point just
-    either side of it (the next whole number for an `integer` input), the midpoints between
-    boundaries and a point beyond the last are tried. A gap would leave a task stuck at run time ("no rule matched"); an overlap breaks
-    UNIQUE. Tables of any other shape are not judged here."""
+def _plain(value: Decimal) -> str:
+    """10, not 1E+1."""
+    return format(value.normalize(), "f")
+
+
+def coverage_problems(table: DecisionTable) -> list[str]:
+    """Gaps and overlaps of a one-input table whose cells compare a number (a spread, a
+    gap in months, leave days) with constants, from the smallest boundary up: every
+    boundary, a point just either side of it (the next whole number for an `integer`
+    input), the midpoints between boundaries and a point beyond the last are tried. A gap
+    would leave a task stuck at run time ("no rule matched"); an overlap breaks UNIQUE.
+    Tables of any other shape are not judged here."""
     if len(table.inputs) != 1 or not table.rules:
         return []
     cells: list[list[str]] = []
@@ -268,17 +274,22 @@ def coverage_problems(decision_id: str, table: DecisionTable) -> list[str]:
         samples = set(bounds) | {b + step for b in bounds} | {b - step for b in bounds}
         samples |= {(a + b) / 2 for a, b in pairwise(bounds)} | {bounds[-1] + 1}
     problems = []
-    for value in sorted(v for v in samples if v >= 0):
+    # Values below the smallest boundary are not judged: a table may start where its input
+    # does (leave of `1 <= ? <= 3` days, the inputs checked to be ≥ 1).
+    for value in sorted(v for v in samples if v >= bounds[0]):
         matched = [
             index
             for index, texts in enumerate(cells, start=1)
             if all(sandbox.evaluate(entry_expression(text), {_INPUT_NAME: value}) for text in texts)
         ]
         if not matched:
-            problems.append(f"decision '{decision_id}': no rule matches the input value {value.normalize()}")
+            problems.append(f"没有规则匹配输入值 {_plain(value)} (no rule matches the input value {_plain(value)})")
         elif len(matched) > 1 and table.hit_policy == "UNIQUE":
             rules = ", ".join(str(i) for i in matched)
-            problems.append(f"decision '{decision_id}': rules {rules} all match the input value {value.normalize()}")
+            problems.append(
+                f"命中策略为 UNIQUE，但规则 {rules} 同时匹配输入值 {_plain(value)} "
+                f"(rules {rules} all match the input value {_plain(value)})"
+            )
         if len(problems) >= 3:
             break
     return problems

@@ -94,7 +94,10 @@ def _check_expression(errors: DeploymentErrors, upload: Upload, node: Any, sourc
     try:
         sandbox.check(source, mode)  # type: ignore[arg-type]
     except sandbox.UnsafeExpression as exc:
-        errors.add(upload.name, f"element '{_element_id(node)}': {exc.reason} in `{source.strip()[:120]}`")
+        errors.add(
+            upload.name,
+            f"元素 '{_element_id(node)}' 的表达式不安全或无效 (element '{_element_id(node)}': {exc.reason} in `{source.strip()[:120]}`)",
+        )
 
 
 def _check_bpmn_expressions(errors: DeploymentErrors, upload: Upload, roles: set[str]) -> None:
@@ -112,28 +115,41 @@ def _check_bpmn_expressions(errors: DeploymentErrors, upload: Upload, roles: set
         elif name == "due" and parse_duration(value) is None:
             errors.add(
                 upload.name,
-                f"element '{_element_id(node)}': due '{value}' is not a duration of weeks, days, hours, minutes or seconds",
+                f"元素 '{_element_id(node)}' 的期限 '{value}' 不是有效时长 (element '{_element_id(node)}': due '{value}' "
+                "is not a duration of weeks, days, hours, minutes or seconds)",
             )
         elif name == "priority" and not (value.isdigit() and 0 <= int(value) <= 100):
-            errors.add(upload.name, f"element '{_element_id(node)}': priority '{value}' must be an integer 0..100")
+            errors.add(
+                upload.name,
+                f"元素 '{_element_id(node)}' 的优先级须为 0 至 100 的整数 (element '{_element_id(node)}': priority '{value}' must be an integer 0..100)",
+            )
         elif name == "candidate_role" and value not in roles:
-            errors.add(upload.name, f"element '{_element_id(node)}': unknown candidate_role '{value}'")
+            errors.add(
+                upload.name,
+                f"元素 '{_element_id(node)}' 的候选角色 '{value}' 不存在 (element '{_element_id(node)}': unknown candidate_role '{value}')",
+            )
 
 
 def _check_dmn(errors: DeploymentErrors, upload: Upload) -> None:
     decisions = [node for node in upload.root.iter(etree.Element) if etree.QName(node).localname == "decision"]
     if len(decisions) != 1:
-        errors.add(upload.name, f"a DMN file must hold exactly one decision, found {len(decisions)}")
+        errors.add(
+            upload.name,
+            f"一个 DMN 文件须只含一个决策，实际 {len(decisions)} 个 (a DMN file must hold exactly one decision, found {len(decisions)})",
+        )
         return
     upload.keys = [decisions[0].get("id") or ""]
     if not upload.keys[0] or len(upload.keys[0]) > 64:
-        errors.add(upload.name, "the decision id must have 1 to 64 characters")
+        errors.add(upload.name, "决策编号须为 1 至 64 个字符 (the decision id must have 1 to 64 characters)")
     for node in upload.root.iter(etree.Element):
         local = etree.QName(node).localname
         if local == "decisionTable":
             policy = node.get("hitPolicy", "UNIQUE")
             if policy not in SUPPORTED_HIT_POLICIES:
-                errors.add(upload.name, f"element '{_element_id(node)}': hit policy {policy} is not supported")
+                errors.add(
+                    upload.name,
+                    f"元素 '{_element_id(node)}' 的命中策略 {policy} 不受支持 (element '{_element_id(node)}': hit policy {policy} is not supported)",
+                )
         if local != "text" or not (node.text or "").strip():
             continue
         parent = etree.QName(node.getparent()).localname
@@ -149,24 +165,24 @@ def _read(uploads: list[Upload], errors: DeploymentErrors, roles: set[str]) -> N
         lowered = upload.name.lower()
         upload.kind = "process" if lowered.endswith(".bpmn") else "decision" if lowered.endswith(".dmn") else ""
         if not upload.kind:
-            errors.add(upload.name, "only .bpmn and .dmn files can be deployed")
+            errors.add(upload.name, "只能部署 .bpmn 和 .dmn 文件 (only .bpmn and .dmn files can be deployed)")
             continue
         if len(upload.name) > 128:
-            errors.add(upload.name[:60] + "…", "file name longer than 128 characters")
+            errors.add(upload.name[:60] + "…", "文件名超过 128 个字符 (file name longer than 128 characters)")
             continue
         try:
             upload.content.decode("utf-8")
         except UnicodeDecodeError:
-            errors.add(upload.name, "process files must be UTF-8 encoded")
+            errors.add(upload.name, "流程文件须为 UTF-8 编码 (process files must be UTF-8 encoded)")
             continue
         upload.checksum = hashlib.sha256(upload.content).hexdigest()
         try:
             upload.root = etree.fromstring(upload.content, _SAFE_XML)
         except etree.XMLSyntaxError as exc:
-            errors.add(upload.name, f"malformed XML: {exc.msg} (line {exc.lineno})")
+            errors.add(upload.name, f"XML 格式错误，第 {exc.lineno} 行 (malformed XML: {exc.msg}, line {exc.lineno})")
             continue
         if upload.root.getroottree().docinfo.doctype:
-            errors.add(upload.name, "a DOCTYPE is not allowed in process files")
+            errors.add(upload.name, "流程文件中不允许 DOCTYPE (a DOCTYPE is not allowed in process files)")
             continue
         if upload.kind == "process":
             upload.keys = [
@@ -175,10 +191,13 @@ def _read(uploads: list[Upload], errors: DeploymentErrors, roles: set[str]) -> N
                 if node.get("isExecutable", "true").lower() == "true"
             ]
             if not upload.keys:
-                errors.add(upload.name, "no executable process in the file")
+                errors.add(upload.name, "文件中没有可执行的流程 (no executable process in the file)")
             for key in upload.keys:
                 if not key or len(key) > 64:
-                    errors.add(upload.name, f"process id '{(key or '')[:70]}' must have 1 to 64 characters")
+                    errors.add(
+                        upload.name,
+                        f"流程编号 '{(key or '')[:70]}' 须为 1 至 64 个字符 (process id must have 1 to 64 characters)",
+                    )
             _check_bpmn_expressions(errors, upload, roles)
         else:
             _check_dmn(errors, upload)
@@ -214,11 +233,15 @@ def _check_spec(errors: DeploymentErrors, file_name: str, spec: Any, subprocess_
     for container in (spec, *subprocess_specs.values()):
         for task_spec in container.task_specs.values():
             if getattr(task_spec, "manual", False) and task_spec.bpmn_id not in registry.FORMS:
-                errors.add(file_name, f"element '{task_spec.bpmn_id}': unknown task key (no form is registered for it)")
+                errors.add(
+                    file_name,
+                    f"元素 '{task_spec.bpmn_id}' 是未知的任务键，没有对应表单 (element '{task_spec.bpmn_id}': unknown task key, no form is registered for it)",
+                )
             if isinstance(task_spec, AsyncServiceTask) and task_spec.operation_name not in registry.SERVICES:
                 errors.add(
                     file_name,
-                    f"element '{task_spec.bpmn_id}': unknown service operation '{task_spec.operation_name}'",
+                    f"元素 '{task_spec.bpmn_id}' 的服务操作 '{task_spec.operation_name}' 不存在 "
+                    f"(element '{task_spec.bpmn_id}': unknown service operation '{task_spec.operation_name}')",
                 )
 
 
@@ -266,7 +289,7 @@ def deploy(files: list[tuple[str, bytes]], actor_id: int | None) -> list[Process
         try:
             parser.add_dmn_xml(etree.fromstring(content, _SAFE_XML), filename=name)
             if key in changed_decisions:
-                for problem in coverage_problems(key, parse_table(content, name)):
+                for problem in coverage_problems(parse_table(content, name)):
                     errors.add(name, problem)
         except (ValidationException, SpiffWorkflowException, etree.XMLSyntaxError) as exc:
             errors.add(name, _describe(exc))
@@ -287,7 +310,10 @@ def deploy(files: list[tuple[str, bytes]], actor_id: int | None) -> list[Process
         refs = _called_decisions(etree.fromstring(content, _SAFE_XML))
         for task_id, decision_id in refs.items():
             if decision_id not in decision_sources:
-                errors.add(name, f"element '{task_id}': called decision '{decision_id}' is not deployed or uploaded")
+                errors.add(
+                    name,
+                    f"元素 '{task_id}' 调用的决策 '{decision_id}' 未部署也未上传 (element '{task_id}': called decision '{decision_id}' is not deployed or uploaded)",
+                )
         if errors.fields:
             continue
         try:
@@ -299,7 +325,10 @@ def deploy(files: list[tuple[str, bytes]], actor_id: int | None) -> list[Process
         _check_spec(errors, name, spec, subprocess_specs)
         for task_spec in spec.task_specs.values():
             if isinstance(task_spec, BusinessRuleTask) and task_spec.bpmn_id not in refs:
-                errors.add(name, f"element '{task_spec.bpmn_id}': business rule task without calledDecisionId")
+                errors.add(
+                    name,
+                    f"元素 '{task_spec.bpmn_id}' 是未指定决策的业务规则任务 (element '{task_spec.bpmn_id}': business rule task without calledDecisionId)",
+                )
         prepared.append(
             {
                 "key": key,
@@ -363,4 +392,4 @@ def _describe(exc: Exception) -> str:
     element = getattr(exc, "id", "") or getattr(exc, "name", "")
     line = getattr(exc, "line_number", "")
     where = f"element '{element}'" if element else "file"
-    return f"{where}{f' (line {line})' if line else ''}: {exc}"
+    return f"流程文件无法解析 ({where}{f' (line {line})' if line else ''}: {exc})"

@@ -181,3 +181,13 @@ def test_a_rule_table_with_a_gap_or_an_overlap_is_refused(api, file_name, conten
 def test_a_table_written_for_whole_months_is_not_a_gap(api):
     response = deploy(api, [("loan_term.dmn", edited(LOAN_TERM, "&gt; 6", "&gt;= 7"))])
     assert response.status_code == 201, response.get_json()
+
+
+def test_a_table_may_start_where_its_input_does(api):
+    leave = (ROOT / "rules" / "leave_authority.dmn").read_text(encoding="utf-8")
+    response = deploy(api, [("leave_authority.dmn", edited(leave, "&lt;= 3</text>", "1 &lt;= ? &lt;= 3</text>"))])
+    assert response.status_code == 201, response.get_json()
+    overlap = edited(leave, "3 &lt; ? &lt;= 10</text>", "3 &lt; ? &lt;= 11</text>")
+    response = deploy(api, [("leave_authority.dmn", overlap)])
+    assert response.status_code == 422
+    assert "input value 11" in response.get_json()["error"]["fields"]["leave_authority.dmn"][0]

@@ -132,3 +132,52 @@ def test_field_messages_of_the_public_form_are_in_chinese(client):
     assert "地区不存在" in response.get_json()["error"]["fields"]["region_code"][0]
     response = client.post("/api/v1/public/applications", json=application_body(channel="微信"))
     assert "渠道" in response.get_json()["error"]["fields"]["channel"][0]
+
+
+def test_details_registered_on_site_are_masked_like_the_customer(api):
+    no = _assigned(api)
+    api.complete("officer_hka1", no, "onsite_visit", {"visited_at": VISITED_AT, "notes": ""})
+    details = {"Phone": "13912345678", "id_number": resident_id("46010019800101123"), "name": "王小明", "shop": "杂货"}
+    response = api.complete("officer_hka1", no, "collect_materials", {"customer": details})
+    assert response.status_code == 200, response.get_json()
+
+    masked = api.application("lead_hka", no)
+    assert masked["customer"]["masked"] is True
+    registered = masked["materials"]["customer"]
+    assert registered["phone"] == "139****5678"  # "Phone" was taken as the phone
+    assert registered["id_number"].startswith("460100") and "*" in registered["id_number"]
+    assert registered["name"] == "王**" and registered["shop"] == "杂货"
+    profile = api.get("lead_hka", f"/api/v1/customers/{masked['customer']['id']}").get_json()["profile"]
+    assert profile["phone"] == "139****5678"
+    assert api.application("gm", no)["materials"]["customer"]["phone"] == "13912345678"  # full view
+
+
+def test_a_rejection_decides_no_amount_and_no_term(api):
+    no = centralized(api, ("approve", "100000", 12), ("approve", "60000", 14))  # amount escalated, term decided
+    response = supervisor_decides(api, no, {"decision": "reject", "amount": "1", "term_months": 99})
+    assert response.status_code == 200, response.get_json()
+    decision = api.application("gm", no)["decision"]
+    assert (decision["outcome"], decision["final_amount"], decision["final_term"]) == ("rejected", None, None)
+
+
+def test_one_person_claiming_a_task_twice_at_once_gets_it_both_times(fresh, api):
+    import threading
+
+    no = api.submit()
+    task = api.task("lead_hka", no, "assign_officer", "candidate")
+    headers = api.headers("lead_hka")
+    start, statuses, lock = threading.Barrier(4), [], threading.Lock()
+
+    def claim() -> None:
+        client = fresh.test_client()
+        start.wait()
+        status = client.post(f"/api/v1/tasks/{task['id']}/claim", headers=headers).status_code
+        with lock:
+            statuses.append(status)
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert statuses == [200] * 4

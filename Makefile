@@ -5,7 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app wsgi
 PORT ?= 5000
-TEST_PG ?= postgresql+psycopg://postgres@127.0.0.1:5432/ydx_test
+TEST_DB ?= ydx_test
+TEST_PG ?= postgresql+psycopg://postgres@127.0.0.1:5432/$(TEST_DB)
+TEST_REDIS ?= redis://127.0.0.1:6379/15
 
 .PHONY: translations run setup test test-sqlite test-postgres serve worker beat migrate deploy bench lint clean
 
@@ -33,8 +35,8 @@ test-sqlite: $(VENV)/.installed translations
 	$(PY) -m pytest -q -p no:cacheprovider
 
 test-postgres: $(VENV)/.installed translations
-	psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -q -c "DROP DATABASE IF EXISTS ydx_test WITH (FORCE)" -c "CREATE DATABASE ydx_test"
-	YDX_TEST_DATABASE_URL=$(TEST_PG) YDX_TEST_REDIS_URL=redis://127.0.0.1:6379/15 $(PY) -m pytest -q -p no:cacheprovider
+	psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -q -c "DROP DATABASE IF EXISTS $(TEST_DB) WITH (FORCE)" -c "CREATE DATABASE $(TEST_DB)"
+	YDX_TEST_DATABASE_URL=$(TEST_PG) YDX_TEST_REDIS_URL=$(TEST_REDIS) $(PY) -m pytest -q -p no:cacheprovider
 
 # Production mode: DATABASE_URL, REDIS_URL and SECRET_KEY come from the environment.
 serve: $(VENV)/.installed

@@ -158,6 +158,7 @@ def test_a_rejection_decides_no_amount_and_no_term(api):
     assert response.status_code == 200, response.get_json()
     decision = api.application("gm", no)["decision"]
     assert (decision["outcome"], decision["final_amount"], decision["final_term"]) == ("rejected", None, None)
+    assert (decision["amount_strategy"], decision["term_strategy"]) == (None, None)
 
 
 def test_one_person_claiming_a_task_twice_at_once_gets_it_both_times(fresh, api):

@@ -79,7 +79,8 @@ def load_config(instance_path: Path, env: os._Environ[str] | dict[str, str] | No
         "OPENAPI_URL_PREFIX": "/api",
         "OPENAPI_JSON_PATH": "v1/openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "docs",
-        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        # Pinned: the docs page must not change with whatever the CDN serves as latest.
+        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5.17.14/",
         "CELERY": {
             "broker_url": redis_url or "memory://",
             "result_backend": None,

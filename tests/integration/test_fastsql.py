@@ -126,47 +126,49 @@ def test_api_reads_run_without_a_transaction_on_postgresql(fresh, method, path, 
         db.session.remove()
 
 
-def test_reads_of_one_thread_share_a_kept_connection_until_it_breaks(fresh, api):
-    """The read connection stays with its thread between requests (no pool round trip per
-    request); a read whose kept connection died is repeated once on a new one."""
+INBOX = "/api/v1/tasks?scope=candidate"
+
+
+@pytest.fixture
+def kept_reads(fresh):  # type: ignore[no-untyped-def]
+    """The PostgreSQL read path with no connection kept yet (and none left behind)."""
     from app import fastsql
 
     with fresh.app_context():
         if db.engine.dialect.name != "postgresql":
             pytest.skip("reads on SQLite go through the session")
     fastsql.close_read_connection()
-    assert api.get("lead_hka", "/api/v1/tasks?scope=candidate").status_code == 200
-    first = fastsql._read.connection
+    yield fastsql
+    fastsql.close_read_connection()
+
+
+def test_reads_of_one_thread_share_a_kept_connection_until_it_breaks(fresh, api, kept_reads):
+    """The read connection stays with its thread between requests (no pool round trip per
+    request); a read whose kept connection died is repeated once on a new one."""
+    assert api.get("lead_hka", INBOX).status_code == 200
+    first = kept_reads._read.connection
     assert first is not None and not first.closed
-    assert api.get("lead_hka", "/api/v1/tasks?scope=candidate").status_code == 200
-    assert fastsql._read.connection is first
+    assert api.get("lead_hka", INBOX).status_code == 200
+    assert kept_reads._read.connection is first
     backend = first.connection.driver_connection.info.backend_pid
     with fresh.app_context(), db.engine.connect() as other:
         other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
-    assert api.get("lead_hka", "/api/v1/tasks?scope=candidate").status_code == 200
-    assert fastsql._read.connection is not first
-    fastsql.close_read_connection()
+    assert api.get("lead_hka", INBOX).status_code == 200
+    assert kept_reads._read.connection is not first
 
 
-def test_a_kept_read_connection_is_renewed_once_the_pool_saw_a_lost_one(fresh, api):
+def test_a_kept_read_connection_is_renewed_once_the_pool_saw_a_lost_one(fresh, api, kept_reads):
     """After one lost connection the pool renews what it hands out; a connection another
     thread keeps is renewed too instead of failing its next request."""
-    from app import fastsql
-
-    with fresh.app_context():
-        if db.engine.dialect.name != "postgresql":
-            pytest.skip("reads on SQLite go through the session")
-    fastsql.close_read_connection()
-    assert api.get("lead_hka", "/api/v1/tasks?scope=candidate").status_code == 200
-    kept = fastsql._read.connection
+    assert api.get("lead_hka", INBOX).status_code == 200
+    kept = kept_reads._read.connection
     with fresh.app_context():
         db.engine.pool._invalidate_time = time.time() + 1  # as after a disconnect elsewhere
         try:
-            assert api.get("lead_hka", "/api/v1/tasks?scope=candidate").status_code == 200
-            assert fastsql._read.connection is not kept
+            assert api.get("lead_hka", INBOX).status_code == 200
+            assert kept_reads._read.connection is not kept
         finally:
             db.engine.pool._invalidate_time = 0
-    fastsql.close_read_connection()
 
 
 def test_sql_counters_include_hot_statements(fresh):

@@ -7,10 +7,10 @@ Here every name the table's input expressions read must be present, every key mu
 a name the table reads (as task forms refuse unknown fields), and the inputs the
 product's decisions use are checked against rules.md:
 
-* `amounts`: a non-empty list of yuan amounts, each a JSON number or decimal string,
-  > 0, at most 2 decimals, never a boolean; they become `Decimal`.
-* `terms`: a non-empty list of whole months, each a JSON integer ≥ 1 (no floats,
-  strings or booleans).
+* `amounts`: a non-empty list of yuan amounts as the approval form takes them
+  (`forms.Amount`: > 0, at most 2 decimals, never a boolean); they become `Decimal`.
+* `terms`: a non-empty list of whole months as the approval form takes them
+  (`forms.Term`: JSON integers 1–360; no floats, strings or booleans).
 * `days`: a leave length in whole working days ≥ 1, a JSON number or decimal string
   whose value is integral. Half days are refused: a leave request (F16) is a range of
   whole dates, and the table declares the input as `integer`.
@@ -29,13 +29,13 @@ from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext as _
+from marshmallow import ValidationError, fields
 
 from app.errors import ApiError
+from app.tasks.forms import Amount, Term
 from app.workflow import decisions
 
-MAX_TERM_MONTHS = 360  # the approval form's bound (app/tasks/forms.py Term)
 MAX_LEAVE_DAYS = 366  # a sanity bound, far above any authority threshold
-_MONEY_DIGITS = 12  # amounts of 10^12 yuan or more are refused, as by the approval form
 _DECIMAL_TEXT = re.compile(r"^-?\d+(\.\d+)?$")
 
 
@@ -58,29 +58,20 @@ def _decimal(value: Any) -> Decimal:
     return number
 
 
-def _amount(value: Any) -> Decimal:
-    number = _decimal(value)
-    if number <= 0:
-        raise InvalidInput(_("金额须大于 0"))
-    if number.adjusted() >= _MONEY_DIGITS:
-        raise InvalidInput(_("金额过大"))
-    if number.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise InvalidInput(_("金额最多两位小数"))
-    return number
+# Money and months follow the approval form's own fields, so the endpoint and the tasks
+# can never disagree on what an amount or a term is.
+_AMOUNT, _TERM = Amount(), Term()
 
 
-def _term(value: Any) -> int:
-    if isinstance(value, bool):
-        raise InvalidInput(_("须为整数月数，不能是布尔值"))
-    if isinstance(value, str):
-        raise InvalidInput(_("须为整数月数，不能是字符串"))
-    if isinstance(value, float):
-        raise InvalidInput(_("须为整数月数，不能带小数"))
-    if not isinstance(value, int):
-        raise InvalidInput(_("须为整数月数"))
-    if not 1 <= value <= MAX_TERM_MONTHS:
-        raise InvalidInput(_("须为 1 至 %(max)d 之间的整数月数", max=MAX_TERM_MONTHS))
-    return value
+def _field(field: fields.Field) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        try:
+            return field.deserialize(value)
+        except ValidationError as exc:
+            messages = exc.messages if isinstance(exc.messages, list) else [str(exc.messages)]
+            raise InvalidInput(*messages) from exc
+
+    return check
 
 
 def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], list[Any]]:
@@ -96,7 +87,7 @@ def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], list[Any]]:
             try:
                 clean.append(item(element))
             except InvalidInput as exc:
-                problems.append(_("第%(index)d项：%(reason)s", index=index, reason=str(exc)))
+                problems.append(_("第%(index)d项：%(reason)s", index=index, reason=str(exc.args[0])))
         if problems:
             raise InvalidInput(*problems)
         return clean
@@ -114,8 +105,8 @@ def _days(value: Any) -> int:
 
 
 CHECKS: dict[str, Callable[[Any], Any]] = {
-    "amounts": _list_of(_amount),
-    "terms": _list_of(_term),
+    "amounts": _list_of(_field(_AMOUNT)),
+    "terms": _list_of(_field(_TERM)),
     "days": _days,
 }
 """Inputs whose meaning the product fixes, by the variable name the tables read."""

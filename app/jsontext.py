@@ -54,3 +54,12 @@ def response(value: Any, default: Callable[[Any], Any]) -> str:
         return orjson.dumps(value, default=default, option=_RESPONSE_OPTIONS).decode()
     except orjson.JSONEncodeError:
         return json.dumps(value, default=default, sort_keys=True, separators=(",", ":"))
+
+
+def parsed(text: str | bytes) -> Any:
+    """Values of JSON text this module (or the standard library) wrote; the standard
+    library reads what orjson refuses (integers beyond 64 bits, NaN)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)

@@ -39,6 +39,8 @@ from app.workflow.specs import (
     dump_state,
     load_state,
     new_workflow,
+    newest_data,
+    newest_data_in_state,
 )
 
 log = logging.getLogger(__name__)
@@ -510,17 +512,6 @@ def finish_service(instance_id: int, spiff_task_id: str, result: dict[str, Any],
     _persist(loaded, None)
 
 
-def _newest_data(workflow: Any) -> dict[str, Any]:
-    """Task data merged in the order tasks changed state (later values win)."""
-    last = workflow.last_task or workflow.task_tree
-    data: dict[str, Any] = {}
-    for task in sorted(workflow.get_tasks(), key=lambda t: t.last_state_change):
-        if task.state in (TaskState.COMPLETED, TaskState.STARTED, TaskState.READY):
-            data.update(task.data)
-    data.update(last.data)
-    return data
-
-
 def instance_data(instance_id: int) -> dict[str, Any]:
     """The newest task data of an instance (read-only; for detail views and handlers)."""
     header = _READ_HEADER.execute({"instance_id_": instance_id}).first()
@@ -534,11 +525,12 @@ def instance_data_at(instance_id: int, version: int, definition_id: int) -> dict
 
 
 def _data_of(instance_id: int, version: int, definition_id: int) -> dict[str, Any]:
-    cached = live.read(instance_id, version, _newest_data)
+    cached = live.read(instance_id, version, newest_data)
     if cached is not None:
         return cached
     state = _READ_STATE.execute({"instance_id_": instance_id}).scalar()
-    return _newest_data(load_state(_process(definition_id), state))
+    found = newest_data_in_state(state)
+    return found if found is not None else newest_data(load_state(_process(definition_id), state))
 
 
 def open_outbox_count(instance_id: int) -> int:

@@ -27,6 +27,7 @@ from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
 from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, ServiceTask
+from SpiffWorkflow.util.task import TaskState
 
 from app import jsontext
 from app.workflow.sandbox import SandboxEnvironment
@@ -184,6 +185,76 @@ def dump_state(workflow: BpmnWorkflow) -> str:
 
 def load_state(process: ProcessSpec, state: str) -> BpmnWorkflow:
     """Rebuild an instance on its (cached) spec and attach the sandboxed script engine."""
-    workflow = REGISTRY.restore(json.loads(state), spec=process.spec, subprocess_specs=process.subprocess_specs)
+    workflow = REGISTRY.restore(jsontext.parsed(state), spec=process.spec, subprocess_specs=process.subprocess_specs)
     workflow.script_engine = SCRIPT_ENGINE
     return workflow
+
+
+_LIVE = TaskState.COMPLETED | TaskState.STARTED | TaskState.READY
+
+
+def newest_data(workflow: BpmnWorkflow) -> dict[str, Any]:
+    """Task data merged in the order tasks changed state (later values win), the last
+    task's data on top: what the instance knows now, for views and service handlers."""
+    last = workflow.last_task or workflow.task_tree
+    data: dict[str, Any] = {}
+    for task in sorted(workflow.get_tasks(), key=lambda t: t.last_state_change):
+        if task.state & _LIVE:
+            data.update(task.data)
+    data.update(last.data)
+    return data
+
+
+def newest_data_in_state(state: str) -> dict[str, Any] | None:
+    """`newest_data` of a stored instance, read from its JSON without rebuilding the
+    workflow (a read-only view needs the data, not a task tree that can run: rebuilding
+    costs a deep copy of every task's data and an object per task). None for a state with
+    subprocesses, which this reader does not follow; the caller loads those.
+
+    The serializer stores the root task's data whole and every other task's as changes to
+    its parent's (`delta`: top-level keys updated, keys deleted); a task's data here is a
+    shallow copy of its parent's with those applied — the same values, only not copied
+    deeper, which a reader does not need. Tasks are visited in the engine's depth-first
+    order, so ties in `last_state_change` resolve as `newest_data` resolves them."""
+    raw = jsontext.parsed(state)
+    if raw.get("subprocesses"):
+        return None
+    tasks: dict[str, dict[str, Any]] = raw["tasks"]
+    restore = REGISTRY.restore
+    data_of: dict[str, dict[str, Any]] = {}
+
+    def materialize(task_id: str) -> dict[str, Any]:
+        chain = []  # this task and its ancestors whose data is not known yet, nearest first
+        current = task_id
+        while current not in data_of:
+            chain.append(current)
+            entry = tasks[current]
+            if not entry.get("delta") or entry["parent"] not in tasks:
+                break
+            current = entry["parent"]
+        for current in reversed(chain):
+            entry = tasks[current]
+            delta = entry.get("delta")
+            if delta and entry["parent"] in tasks:
+                data = dict(data_of[entry["parent"]])
+                data.update(restore(delta.get("updates", {})))
+                for key in delta.get("deletions", ()):
+                    data.pop(key, None)
+            else:
+                data = restore(entry["data"])
+            data_of[current] = data
+        return data_of[task_id]
+
+    order: list[dict[str, Any]] = []
+    pending = [raw["root"]]
+    while pending:
+        entry = tasks[pending.pop()]
+        order.append(entry)
+        pending.extend(reversed(entry["children"]))
+    merged: dict[str, Any] = {}
+    for entry in sorted(order, key=lambda e: e["last_state_change"]):
+        if entry["state"] & _LIVE:
+            merged.update(materialize(entry["id"]))
+    last = raw.get("last_task")
+    merged.update(materialize(last if last in tasks else raw["root"]))
+    return merged

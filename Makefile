@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app wsgi
 PORT ?= 5000
+HOST ?= 127.0.0.1
 TEST_DB ?= ydx_test
 TEST_PG ?= postgresql+psycopg://postgres@127.0.0.1:5432/$(TEST_DB)
 TEST_REDIS ?= redis://127.0.0.1:6379/15
@@ -27,7 +28,7 @@ setup: $(VENV)/.installed translations
 	$(FLASK) bootstrap
 
 run: setup
-	$(FLASK) run --host 127.0.0.1 --port $(PORT)
+	$(FLASK) run --host $(HOST) --port $(PORT)
 
 test: lint test-sqlite test-postgres
 

@@ -305,6 +305,7 @@ def gunicorn(
     startup_seconds: float = 45.0,
     extra_args: tuple[str, ...] = (),
     worker_class: str = "sync",
+    wsgi_app: str = "wsgi:app",
 ) -> Iterator[Server]:
     """Start gunicorn on the bench database, wait for /api/v1/health, always stop it."""
     port = free_port()
@@ -319,7 +320,7 @@ def gunicorn(
         "--graceful-timeout",
         "5",
         *extra_args,
-        "wsgi:app",
+        wsgi_app,
     ]
     if threads > 1 or worker_class == "gthread":
         args[1:1] = ["--worker-class", "gthread", "--threads", str(threads)]
@@ -742,8 +743,25 @@ def measure_request_floor(server: Server, staff: Staff, options: Options) -> flo
     return rate
 
 
-def report_request_floor(rate: float, lifecycle_rate: float) -> None:
+def measure_stack_floor(options: Options, staff: Staff, log_dir: Path) -> float:
+    """Requests/s of the same clients and request against gunicorn (same workers) serving
+    `bench/stack_floor_app.py`, which answers the same page without framework or database."""
+    with gunicorn(
+        options.workers,
+        options.threads,
+        log_dir,
+        worker_class=options.worker_class,
+        wsgi_app="bench.stack_floor_app:app",
+    ) as server:
+        return measure_request_floor(server, staff, options)
+
+
+def report_request_floor(rate: float, lifecycle_rate: float, stack_rate: float) -> None:
     print("\nREQUEST FLOOR (same server and clients, right after the lifecycles):")
+    if stack_rate:
+        print(
+            f"  HTTP server alone               {stack_rate:9.1f} requests/s  (gunicorn + a bare WSGI function, same page)"
+        )
     print(f"  cheapest authenticated request  {rate:9.1f} requests/s  ({FLOOR_REQUEST.split('?')[0]}, empty page)")
     print(
         f"  ÷ {REQUESTS_PER_LIFECYCLE} requests per lifecycle     {rate / REQUESTS_PER_LIFECYCLE:9.1f} lifecycles/s "
@@ -1057,9 +1075,10 @@ def main(argv: list[str] | None = None) -> int:
             result = drive(server, staff, options, recorder)
             server_log = _log_tail(server.log_path, 15) if result.recorder.error_count else ""
             request_floor = measure_request_floor(server, staff, options) if options.request_floor_seconds else 0.0
+        stack_floor = measure_stack_floor(options, staff, Path(log_dir)) if options.request_floor_seconds else 0.0
     rate = report_http(result, options)
     if request_floor:
-        report_request_floor(request_floor, rate)
+        report_request_floor(request_floor, rate, stack_floor)
     if server_log:
         print(f"\n  gunicorn log tail:\n{server_log}")
     if floor:

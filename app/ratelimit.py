@@ -1,4 +1,4 @@
-"""Fixed-window counters for throttling (login failures, public submissions).
+"""Fixed-window counters for throttling (login failures, public submissions, searches).
 
 With `REDIS_URL` the counters live in Redis so every web node sees the same numbers;
 the embedded default keeps them in process memory (one process serves everything).
@@ -116,6 +116,20 @@ def init_app(app: Flask) -> None:
 def counter() -> Counter:
     """The current app's counter backend."""
     return current_app.extensions["ydx_counter"]
+
+
+def throttle(key: str, limit: int, window: int) -> None:
+    """Count one more under `key`; past `limit` within `window` seconds answer 429 with
+    the seconds to wait."""
+    from flask_babel import gettext as _
+
+    from app.errors import ApiError
+
+    store = counter()
+    if store.incr(key, window) > limit:
+        raise ApiError(
+            "too_many_requests", _("请求过于频繁，请稍后再试"), 429, headers={"Retry-After": str(store.ttl(key))}
+        )
 
 
 def redis_client() -> redis.Redis | None:

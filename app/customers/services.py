@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import exists, func, or_, select
 
 from app import audit
@@ -12,6 +13,7 @@ from app.errors import not_found
 from app.extensions import db
 from app.loans.services import application_filter
 from app.models import Application, Customer
+from app.ratelimit import throttle
 
 
 def mask_phone(phone: str) -> str:
@@ -75,12 +77,26 @@ def _visible(who: Caller):  # type: ignore[no-untyped-def]
     return exists().where(Application.customer_id == Customer.id, application_filter(who, who.scope("customer.view")))
 
 
+def _search(who: Caller, q: str) -> Any:
+    """Who may see full values searches by part of a name, phone or ID number; a masked
+    viewer only by the whole name, phone or ID number, and only so often. A part would let
+    a masked viewer test the hidden digits one by one (`136` + each digit …) and so read
+    what masking hides; the limit keeps guessing whole values just as impractical."""
+    if who.scope("customer.view_full") is not None:
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        columns = (Customer.name, Customer.phone, Customer.id_number)
+        return or_(*(column.like(like, escape="\\") for column in columns))
+    config = current_app.config
+    throttle(f"ydx:search:{who.id}", config["YDX_MASKED_SEARCH_LIMIT"], config["YDX_MASKED_SEARCH_WINDOW_SECONDS"])
+    return or_(Customer.name == q, Customer.phone == q, Customer.id_number == q.upper())
+
+
 def list_customers(who: Caller, q: str | None, page: int, per_page: int) -> tuple[list[Customer], int]:
-    """Visible customers, optionally searched by name or phone."""
+    """Visible customers, optionally searched (see `_search`)."""
     where = [_visible(who)]
+    q = (q or "").strip()
     if q:
-        like = f"%{q}%"
-        where.append(or_(Customer.name.like(like), Customer.phone.like(like)))
+        where.append(_search(who, q))
     total = db.session.scalar(select(func.count()).select_from(Customer).where(*where)) or 0
     rows = db.session.scalars(
         select(Customer).where(*where).order_by(Customer.id.desc()).limit(per_page).offset((page - 1) * per_page)

@@ -18,20 +18,19 @@ from app.extensions import db
 from app.fastsql import Hot
 from app.models import Application, Customer, LoanProduct, Region, StageEntry, Team, team_approvers
 from app.models.base import utcnow
-from app.ratelimit import counter
+from app.ratelimit import throttle as throttle_key
 from app.requestctx import client_ip
 from app.workflow import runtime
 
 
 def throttle(kind: str) -> None:
     """F1 abuse throttling per client address."""
-    limit = current_app.config["YDX_PUBLIC_SUBMIT_LIMIT"]
-    window = current_app.config["YDX_PUBLIC_SUBMIT_WINDOW_SECONDS"]
-    key = f"ydx:public:{kind}:{client_ip()}"
-    if counter().incr(key, window) > limit:
-        raise ApiError(
-            "too_many_requests", _("请求过于频繁，请稍后再试"), 429, headers={"Retry-After": str(counter().ttl(key))}
-        )
+    config = current_app.config
+    throttle_key(
+        f"ydx:public:{kind}:{client_ip()}",
+        config["YDX_PUBLIC_SUBMIT_LIMIT"],
+        config["YDX_PUBLIC_SUBMIT_WINDOW_SECONDS"],
+    )
 
 
 PROCESS_KEY = "loan_lifecycle"

@@ -151,6 +151,46 @@ def test_customer_search_does_not_reach_other_teams(world):
     assert response.get_json()["items"] == []
 
 
+def _found(world: World, user: str, q: str) -> list[int]:
+    response = world.api.get(user, "/api/v1/customers", query_string={"q": q})
+    assert response.status_code == 200, response.get_json()
+    return [item["id"] for item in response.get_json()["items"]]
+
+
+def test_a_masked_viewer_finds_a_customer_only_by_a_whole_value(world):
+    """A part of a phone would let a masked viewer try the hidden digits one by one."""
+    hk = world.customers["HK"]
+    for whole in (HK_CUSTOMER["phone"], HK_CUSTOMER["name"], HK_CUSTOMER["id_number"].lower()):
+        assert _found(world, "lead_hka", whole) == [hk], whole
+    for part in (HK_CUSTOMER["phone"][:7], HK_CUSTOMER["phone"][3:], HK_CUSTOMER["name"][:1], "%", "_"):
+        assert _found(world, "lead_hka", part) == [], part
+
+
+def test_the_general_manager_searches_by_part_and_wildcards_are_plain_text(world):
+    assert _found(world, "gm", HK_CUSTOMER["phone"][:7]) == [world.customers["HK"]]
+    assert _found(world, "gm", HK_CUSTOMER["id_number"][-6:]) == [world.customers["HK"]]
+    assert _found(world, "gm", "%") == [] and _found(world, "gm", "_") == []
+
+
+def test_masked_searches_are_limited_per_user(world, app):  # type: ignore[no-untyped-def]
+    from app.ratelimit import counter
+
+    limit = app.config["YDX_MASKED_SEARCH_LIMIT"]
+    app.config["YDX_MASKED_SEARCH_LIMIT"] = 2
+    try:
+        assert _found(world, "director_hk", "13800000000") == []
+        assert _found(world, "director_hk", "13800000009") == []
+        refused = world.api.get("director_hk", "/api/v1/customers?q=13800000001")
+        assert_error(refused, 429)
+        assert int(refused.headers["Retry-After"]) > 0
+        assert world.api.get("gm", "/api/v1/customers?q=138").status_code == 200  # full viewers are not counted
+        assert world.api.get("director_hk", "/api/v1/customers").status_code == 200  # nor lists without a search
+    finally:
+        app.config["YDX_MASKED_SEARCH_LIMIT"] = limit
+        with app.app_context():
+            counter().reset(f"ydx:search:{world.api.user_id('director_hk')}")
+
+
 MASKED_VIEWERS = [u for u in LIST_USERS if visible_regions(u) and u != "gm"]
 
 

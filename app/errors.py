@@ -10,12 +10,14 @@ import logging
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from marshmallow import ValidationError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
+from app.messages import english_messages, english_only
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,10 @@ def error_response(status: int, code: str, message: str, fields: dict[str, Any] 
     if _wants_html():
         body = render_template("error.html", status=status, message=message), status
         return (*body, headers or {})
-    payload: dict[str, Any] = {"code": code, "message": message, "fields": fields or {}}
+    fields = fields or {}
+    if get_locale().language == "en":  # "中文 (English)" messages: the English alone
+        message, fields = english_only(message), english_messages(fields)
+    payload: dict[str, Any] = {"code": code, "message": message, "fields": fields}
     return jsonify(error=payload), status, headers or {}
 
 

@@ -29,11 +29,11 @@ class MalformedJSON(ValueError):
 def bad_text(value: str) -> str | None:
     """Why a string cannot be stored (NUL, lone surrogate), or None."""
     if "\x00" in value:
-        return "NUL characters are not allowed"
+        return "不允许 NUL 字符 (NUL characters are not allowed)"
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        return "invalid Unicode (lone surrogate)"
+        return "无效的 Unicode 字符 (invalid Unicode: a lone surrogate)"
     return None
 
 
@@ -76,8 +76,14 @@ def safe_loads(data: str | bytes) -> Any:
         value = json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
     except MalformedJSON:
         raise
-    except (ValueError, RecursionError) as exc:
-        raise MalformedJSON(str(exc)[:200]) from exc
+    except json.JSONDecodeError as exc:  # the parser's own words and where; nothing of the interpreter
+        if data.startswith("\ufeff"):
+            raise MalformedJSON("the body starts with a byte order mark") from exc
+        raise MalformedJSON(f"{exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise MalformedJSON("nested too deeply") from exc
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise MalformedJSON("a number has too many digits") from exc
     problem = _first_bad_string(value)
     if problem:
         raise MalformedJSON(problem)
@@ -142,4 +148,4 @@ def init_app(app: Flask) -> None:
         if problem:
             raise ApiError("bad_request", problem, 400)
         if request.content_length and request.content_length > MAX_JSON_BYTES and request.is_json:
-            raise ApiError("too_large", "JSON body too large", 413)
+            raise ApiError("too_large", "JSON 请求体过大 (JSON body too large)", 413)

@@ -1,9 +1,72 @@
 """Validation messages in Chinese first, English in brackets (zh-CN is the default
-language; the English keeps them readable for integrators). Installed once at import."""
+language; the English keeps them readable for integrators). Installed once at import.
+
+A client that asks for English (`Accept-Language: en`) gets the English part alone:
+`english_only` turns "须为整数 (not a valid integer)" into "not a valid integer", keeping
+text around the pair that is not Chinese ("item 2: 须为整数 (not …)" → "item 2: not …").
+"""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from marshmallow import Schema, fields, validate
+
+_CHINESE = re.compile("[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
+_SEPARATORS = re.compile(r"(?:: |：| — |; |；)")
+
+
+def _closing(text: str, start: int) -> int:
+    """Index of the bracket closing the one at `start`, or -1."""
+    depth = 0
+    for index in range(start, len(text)):
+        if text[index] == "(":
+            depth += 1
+        elif text[index] == ")":
+            depth -= 1
+            if depth == 0:
+                return index
+    return -1
+
+
+def english_only(text: str) -> str:
+    """The English of a "中文 (English)" message; the text unchanged when it is not made of
+    such pairs (or when any Chinese would be left over)."""
+    if not _CHINESE.search(text):
+        return text
+    out: list[str] = []
+    segment = 0  # where the text not yet copied starts
+    search = 0
+    while (opening := text.find(" (", search)) != -1:
+        closing = _closing(text, opening + 1)
+        if closing == -1:
+            break
+        chinese = _CHINESE.search(text, segment, opening)
+        english = text[opening + 2 : closing]
+        after = _SEPARATORS.search(text, closing + 1)
+        trailing = text[closing + 1 : after.start() if after else len(text)]
+        if chinese is None or _CHINESE.search(english) or _CHINESE.search(trailing):
+            search = opening + 2
+            continue
+        separators = list(_SEPARATORS.finditer(text, segment, chinese.start()))
+        keep = separators[-1].end() if separators else segment  # neutral text before the Chinese
+        out.append(text[segment:keep] + english)
+        segment = search = closing + 1
+    out.append(text[segment:])
+    result = "".join(out)
+    return text if _CHINESE.search(result) else result
+
+
+def english_messages(value: Any) -> Any:
+    """`english_only` over every string of a field-message structure."""
+    if isinstance(value, str):
+        return english_only(value)
+    if isinstance(value, dict):
+        return {key: english_messages(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [english_messages(item) for item in value]
+    return value
 
 
 def install() -> None:

@@ -349,27 +349,32 @@ def store_attachment(application: Application, upload: FileStorage | None, who: 
     if application.stage in DECIDED_STAGES:
         raise ApiError("conflict", "申请已审批结束，不能再上传资料 (the application is already decided)", 409)
     if upload is None or not upload.filename:
-        raise ApiError("validation_error", "请选择文件", 422, fields={"file": ["请选择文件 (a file is required)"]})
+        raise ApiError(
+            "validation_error", "请选择文件 (no file)", 422, fields={"file": ["请选择文件 (a file is required)"]}
+        )
     limit = current_app.config["YDX_UPLOAD_MAX_BYTES"]
     content = upload.stream.read(limit + 1)
     if len(content) > limit:
         raise ApiError(
             "too_large",
-            f"文件超过 {limit} 字节",
+            f"文件超过 {limit} 字节 (file too large)",
             413,
             fields={"file": [f"文件超过 {limit} 字节 (larger than {limit} bytes)"]},
         )
     if not content:
-        raise ApiError("validation_error", "文件为空", 422, fields={"file": ["文件为空 (empty file)"]})
+        raise ApiError("validation_error", "文件为空 (empty file)", 422, fields={"file": ["文件为空 (empty file)"]})
     kind = filetype.guess(content)
     content_type = kind.mime if kind else "application/octet-stream"
     if content_type not in ALLOWED_TYPES:
         raise ApiError(
             "unsupported_media_type",
-            "只接受照片 (JPEG/PNG/WebP/HEIC) 或 PDF",
+            "只接受照片或 PDF (only photos — JPEG, PNG, WebP, HEIC — or PDF)",
             415,
             fields={
-                "file": [f"文件内容为 {content_type}，只接受 {', '.join(sorted(ALLOWED_TYPES))} (type not allowed)"]
+                "file": [
+                    f"文件内容为 {content_type}，不在允许的类型之中 (the content is {content_type}; "
+                    f"allowed: {', '.join(sorted(ALLOWED_TYPES))})"
+                ]
             },
         )
     digest = hashlib.sha256(content).hexdigest()

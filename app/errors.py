@@ -124,7 +124,9 @@ def register_error_handlers(app: Flask) -> None:
         message = _("输入数据无效") if status == 422 else (_(generic) if generic else err.description or err.name)
         if status == 400 and "messages" in data:
             message = _("请求格式错误")
-        return error_response(status, _CODES.get(status, "error"), message, fields)
+        # The exception's own headers (a 405's Allow, a 401's WWW-Authenticate), not its HTML type.
+        headers = {name: value for name, value in err.get_headers() if name.lower() != "content-type"}
+        return error_response(status, _CODES.get(status, "error"), message, fields, headers)
 
     @app.errorhandler(OperationalError)
     def _database_unavailable(err: OperationalError):  # type: ignore[no-untyped-def]

@@ -10,10 +10,16 @@ from app.auth.permissions import caller, requires
 from app.extensions import db
 from app.hardening import Blueprint
 from app.processes import services
-from app.schemas import jsonable
+from app.schemas import PageArgs, jsonable
 from app.workflow.deploy import deploy
 
 blp = Blueprint("processes", __name__, url_prefix="/api/v1", description="流程与决策 Processes and decisions")
+
+
+class ProcessListArgs(PageArgs):
+    # A page holds every version of a few keys (each deployment of a rule adds a process
+    # version too), so the default page is larger than other lists'.
+    per_page = fields.Integer(load_default=100, validate=validate.Range(min=1, max=200))
 
 
 class VersionArgs(Schema):
@@ -21,11 +27,12 @@ class VersionArgs(Schema):
 
 
 @blp.route("/processes")
+@blp.arguments(ProcessListArgs(), location="query")
 @requires("process.view")
-def list_processes():  # type: ignore[no-untyped-def]
-    """Deployed process keys and decision ids with their versions."""
-    items = services.list_versions()
-    return {"items": items, "total": len(items)}
+def list_processes(args):  # type: ignore[no-untyped-def]
+    """Deployed process keys and decision ids with their versions (newest first per key)."""
+    items, total = services.list_versions(args["page"], args["per_page"])
+    return {"items": items, "total": total}
 
 
 @blp.route("/processes/deployments", methods=["POST"])

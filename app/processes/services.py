@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.auth.permissions import Caller
 from app.errors import ApiError, not_found
@@ -20,14 +20,16 @@ from app.workflow import decisions, runtime, sandbox
 log = logging.getLogger(__name__)
 
 
-def list_versions() -> list[dict[str, Any]]:
-    """Every deployed version, newest first within each key."""
+def list_versions(page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
+    """One page of the deployed versions, newest first within each key, and their count."""
+    total = db.session.scalar(select(func.count()).select_from(ProcessDefinition)) or 0
     rows = db.session.scalars(
-        select(ProcessDefinition).order_by(
-            ProcessDefinition.kind, ProcessDefinition.key, ProcessDefinition.version.desc()
-        )
+        select(ProcessDefinition)
+        .order_by(ProcessDefinition.kind, ProcessDefinition.key, ProcessDefinition.version.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
     )
-    return [describe(row) for row in rows]
+    return [describe(row) for row in rows], total
 
 
 def describe(row: ProcessDefinition) -> dict[str, Any]:

@@ -313,3 +313,21 @@ def test_an_unreachable_database_is_a_503_with_retry_after(fresh):
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     assert response.get_json()["error"]["code"] == "unavailable"
+
+
+def test_a_method_not_allowed_names_the_allowed_ones(client):
+    response = client.delete("/api/v1/tasks/1")
+    assert response.status_code == 405
+    assert response.get_json()["error"]["code"] == "method_not_allowed"
+    assert "GET" in response.headers["Allow"]
+
+
+def test_the_process_list_is_paginated(api):
+    everything = api.get("analyst", "/api/v1/processes").get_json()
+    assert everything["total"] == len(everything["items"]) >= 3
+    page = api.get("analyst", "/api/v1/processes?per_page=1&page=2").get_json()
+    assert page["total"] == everything["total"] and page["items"] == everything["items"][1:2]
+    for bad in ("per_page=-5", "page=abc", "per_page=201", "page=0"):
+        response = api.get("analyst", f"/api/v1/processes?{bad}")
+        assert response.status_code == 422, bad
+        assert set(response.get_json()["error"]["fields"]) <= {"page", "per_page"}

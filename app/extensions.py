@@ -10,6 +10,8 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 
+from app.schemas import ErrorSchema
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -24,7 +26,16 @@ db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING), session_options={"e
 migrate = Migrate()
 login_manager = LoginManager()
 babel = Babel()
-api = Api()
+
+
+class _Api(Api):
+    """flask-smorest with our error body in the OpenAPI document (its default describes
+    its own error format, which our handlers replace)."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+
+api = _Api()
 
 
 def configure_sqlite(engine: Engine) -> None:

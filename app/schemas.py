@@ -22,3 +22,20 @@ def jsonable(value: Any) -> Any:
 class PageArgs(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String(required=True, metadata={"description": "stable error code, e.g. validation_error"})
+    message = fields.String(required=True, metadata={"description": "what went wrong, zh-CN or per Accept-Language"})
+    fields_ = fields.Dict(
+        data_key="fields",
+        keys=fields.String(),
+        required=True,
+        metadata={"description": "field name → list of reasons (empty when no field is at fault)"},
+    )
+
+
+class ErrorSchema(Schema):
+    """The body of every error answer (api.md): `{"error": {"code", "message", "fields"}}`."""
+
+    error = fields.Nested(ErrorBodySchema, required=True)

@@ -8,9 +8,10 @@ the clean values that the BPMN reads (`assign_officer["officer_id"]`, the approv
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import bindparam, select, update
@@ -37,14 +38,27 @@ class Id(fields.Integer):
 
 
 class Amount(fields.Decimal):
-    """Yuan: a positive decimal with at most two places, answered as a string."""
+    """Yuan: a positive decimal with at most two places, answered as a string. As text only
+    plain ASCII digits with an optional point ("95000.50"): `Decimal` would also read
+    "30_000", "1e4", "+30000" and full-width digits, none of which a money field means."""
+
+    _TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+    OPENAPI: ClassVar[dict[str, str]] = {
+        "type": "string",
+        "format": "decimal",
+        "pattern": r"^[0-9]+(\.[0-9]{1,2})?$",
+        "example": "95000.00",
+    }
 
     def __init__(self, **kwargs: Any) -> None:
+        kwargs["metadata"] = {**self.OPENAPI, **kwargs.get("metadata", {})}
         super().__init__(places=None, as_string=True, **kwargs)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Decimal:
         if isinstance(value, bool):
             raise ValidationError("金额必须是数字 (amount must be a number)")
+        if isinstance(value, str) and not self._TEXT.fullmatch(value):
+            raise ValidationError('金额须写成 "95000.00" 这样的数字 (amount must be written like "95000.00")')
         number = super()._deserialize(value, attr, data, **kwargs)
         if not number.is_finite() or number <= 0:
             raise ValidationError("金额必须大于 0 (amount must be greater than 0)")

@@ -331,3 +331,14 @@ def test_the_process_list_is_paginated(api):
         response = api.get("analyst", f"/api/v1/processes?{bad}")
         assert response.status_code == 422, bad
         assert set(response.get_json()["error"]["fields"]) <= {"page", "per_page"}
+
+
+def test_the_openapi_document_describes_the_error_body_the_server_sends(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    schemas = document["components"]["schemas"]
+    assert schemas["Error"]["properties"] == {"error": {"$ref": "#/components/schemas/ErrorBody"}}
+    assert set(schemas["ErrorBody"]["properties"]) == {"code", "message", "fields"}
+    sent = client.get("/api/v1/tasks").get_json()  # a real error: no token
+    assert set(sent) == {"error"} and set(sent["error"]) == set(schemas["ErrorBody"]["properties"])
+    amount = schemas["ApplicationForm"]["properties"]["amount"]
+    assert amount["type"] == "string" and amount["format"] == "decimal"

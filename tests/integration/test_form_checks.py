@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from io import BytesIO
 
-from conftest import VISITED_AT, resident_id
+import pytest
+from conftest import VISITED_AT, application_body, resident_id
 from test_lifecycle import centralized, supervisor_decides, supervisor_task
 from test_loans import png
 
@@ -182,3 +183,16 @@ def test_one_person_claiming_a_task_twice_at_once_gets_it_both_times(fresh, api)
     for thread in threads:
         thread.join(timeout=60)
     assert statuses == [200] * 4
+
+
+@pytest.mark.parametrize("amount", ["30_000", "１００００", "1e4", "+30000", " 30000", "30000 ", "0x10", "3,000"])
+def test_money_as_text_is_plain_ascii_digits_with_an_optional_point(client, amount):
+    response = client.post("/api/v1/public/applications", json=application_body(amount=amount))
+    assert response.status_code == 422, response.get_json()
+    assert list(response.get_json()["error"]["fields"]) == ["amount"]
+
+
+@pytest.mark.parametrize("amount", ["30000", "30000.5", "30000.50", "0030000", 30000, 30000.5])
+def test_plain_money_is_accepted_as_text_or_number(client, amount):
+    response = client.post("/api/v1/public/applications", json=application_body(amount=amount))
+    assert response.status_code == 201, response.get_json()

@@ -203,6 +203,22 @@ def _read(uploads: list[Upload], errors: DeploymentErrors, roles: set[str]) -> N
             _check_dmn(errors, upload)
 
 
+def _refuse_duplicates(uploads: list[Upload], errors: DeploymentErrors) -> None:
+    """One upload defines each process or decision once: two different files for the same
+    key would leave the new version to the order of the parts."""
+    first: dict[tuple[str, str], Upload] = {}
+    for upload in uploads:
+        for key in upload.keys:
+            earlier = first.setdefault((upload.kind, key), upload)
+            if earlier is not upload and earlier.checksum != upload.checksum:
+                what = "流程" if upload.kind == "process" else "决策"
+                errors.add(
+                    upload.name,
+                    f"{what} '{key}' 已由本次上传的 {earlier.name} 定义，内容不同 "
+                    f"({upload.kind} '{key}' is already defined by {earlier.name} in this upload, differently)",
+                )
+
+
 def _latest(kind: str) -> dict[str, ProcessDefinition]:
     newest = (
         select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("version"))
@@ -260,6 +276,7 @@ def deploy(files: list[tuple[str, bytes]], actor_id: int | None) -> list[Process
     uploads = [Upload(name, content) for name, content in files]
     roles = set(db.session.scalars(select(Role.code)))
     _read(uploads, errors, roles)
+    _refuse_duplicates(uploads, errors)
     errors.raise_if_any()
 
     latest_decisions = _latest("decision")

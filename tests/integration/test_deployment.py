@@ -191,3 +191,15 @@ def test_a_table_may_start_where_its_input_does(api):
     response = deploy(api, [("leave_authority.dmn", overlap)])
     assert response.status_code == 422
     assert "input value 11" in response.get_json()["error"]["fields"]["leave_authority.dmn"][0]
+
+
+def test_one_upload_may_not_define_a_decision_twice_differently(api):
+    before = versions(api)
+    looser = LOAN_AMOUNT.replace("0.10", "0.12")
+    response = deploy(api, [("loan_amount.dmn", STRICTER_AMOUNT), ("loan_amount_v2.dmn", looser)])
+    assert response.status_code == 422, response.get_json()
+    assert "loan_amount.dmn" in json.dumps(response.get_json(), ensure_ascii=False)
+    assert "loan_amount_v2.dmn" in response.get_json()["error"]["fields"]
+    assert versions(api) == before
+    same_twice = deploy(api, [("loan_amount.dmn", LOAN_AMOUNT), ("copy.dmn", LOAN_AMOUNT)])
+    assert same_twice.status_code in (200, 201) and same_twice.get_json()["created"] == []

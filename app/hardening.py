@@ -127,6 +127,26 @@ class Blueprint(SmorestBlueprint):
 
 
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+# The API endpoints that take files (multipart); every other API body is a JSON object.
+UPLOAD_ENDPOINTS = frozenset({"loans.upload_attachment", "processes.create_deployment"})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_OTHER_JSON_VALUES = b'["-0123456789tfn'  # how an array, string, number, true, false or null starts
+
+
+def _require_json_object() -> None:
+    """An API body must be a JSON object, declared as JSON: one answer (400) for a body
+    sent as text/plain or a form, and for `[]`, `"x"` or `42`, whichever endpoint gets it."""
+    if request.method not in _BODY_METHODS or request.endpoint is None or request.endpoint in UPLOAD_ENDPOINTS:
+        return  # (no endpoint: the 404 or 405 comes first)
+    if not request.content_length and "Transfer-Encoding" not in request.headers:
+        return
+    if not request.is_json:
+        raise ApiError(
+            "bad_request", "请求体须为 JSON (the body must be JSON, sent with Content-Type: application/json)", 400
+        )
+    first = request.get_data(cache=True).lstrip()[:1]
+    if first and first in _OTHER_JSON_VALUES:  # anything else is for the parser to explain
+        raise ApiError("bad_request", "请求体须为 JSON 对象 (the body must be a JSON object)", 400)
 
 
 def init_app(app: Flask) -> None:
@@ -149,3 +169,5 @@ def init_app(app: Flask) -> None:
             raise ApiError("bad_request", problem, 400)
         if request.content_length and request.content_length > MAX_JSON_BYTES and request.is_json:
             raise ApiError("too_large", "JSON 请求体过大 (JSON body too large)", 413)
+        if request.path.startswith("/api/"):
+            _require_json_object()

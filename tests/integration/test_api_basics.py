@@ -342,3 +342,44 @@ def test_the_openapi_document_describes_the_error_body_the_server_sends(client):
     assert set(sent) == {"error"} and set(sent["error"]) == set(schemas["ErrorBody"]["properties"])
     amount = schemas["ApplicationForm"]["properties"]["amount"]
     assert amount["type"] == "string" and amount["format"] == "decimal"
+
+
+JSON_ENDPOINTS = [
+    ("/api/v1/auth/login", None),
+    ("/api/v1/public/applications", None),
+    ("/api/v1/tasks/1/complete", "approver1"),
+    ("/api/v1/tasks/1/assign", "lead_hka"),
+    ("/api/v1/decisions/loan_amount/evaluate", "analyst"),
+]
+
+
+@pytest.mark.parametrize(("path", "user"), JSON_ENDPOINTS)
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ('{"username": "gm", "password": "demo1234"}', "text/plain"),
+        ("username=gm&password=demo1234", "application/x-www-form-urlencoded"),
+        ("[]", "application/json"),
+        ('"text"', "application/json"),
+        ("42", "application/json"),
+        ("null", "application/json"),
+    ],
+)
+def test_every_json_endpoint_answers_a_body_that_is_not_a_json_object_alike(api, path, user, body, content_type):
+    headers = api.headers(user) if user else {}
+    response = api.client.post(path, data=body, content_type=content_type, headers=headers)
+    assert response.status_code == 400, (response.status_code, response.get_json())
+    assert response.get_json()["error"]["code"] == "bad_request"
+    assert "JSON" in response.get_json()["error"]["message"]
+
+
+def test_an_attachment_upload_takes_one_file(api):
+    from test_loans import png
+
+    no = api.submit()
+    files = {"file": [(io.BytesIO(png()), "a.png"), (io.BytesIO(png()), "b.png")]}
+    response = api.post("lead_hka", f"/api/v1/applications/{no}/attachments", data=files)
+    assert response.status_code == 422, response.get_json()
+    assert list(response.get_json()["error"]["fields"]) == ["file"]
+    one = api.post("lead_hka", f"/api/v1/applications/{no}/attachments", data={"file": (io.BytesIO(png()), "a.png")})
+    assert one.status_code == 201, one.get_json()

@@ -151,9 +151,9 @@ def register_auth(app: Flask) -> None:
 
     @login_manager.request_loader
     def _bearer(req):  # type: ignore[no-untyped-def]
-        header = req.headers.get("Authorization", "")
-        if header.startswith("Bearer "):
-            user = services.user_for_token(header[7:].strip())
+        token = services.bearer_token(req.headers.get("Authorization"))
+        if token:
+            user = services.user_for_token(token)
             if user is not None:
                 g.auth_method = "token"
             return user

@@ -126,14 +126,14 @@ def _bearer_user() -> Any:
     directly: Flask-Login's loader would first hash the client's address for session
     protection and open the (absent) session. With a session cookie, or without a valid
     token, Flask-Login decides as before (its session user comes first)."""
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
+    from app.auth.services import bearer_token, user_for_token
+
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is None:
         return None
     if "HTTP_COOKIE" in request.environ and current_app.config["SESSION_COOKIE_NAME"] in request.cookies:
         return None
-    from app.auth.services import user_for_token
-
-    user = user_for_token(header[7:].strip())
+    user = user_for_token(token)
     if user is not None:
         g.auth_method = "token"
     return user

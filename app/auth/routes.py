@@ -46,9 +46,9 @@ def login(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 def logout():  # type: ignore[no-untyped-def]
     """Revoke the presented token."""
     who = caller()
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        services.revoke_token(header[7:].strip())
+    token = services.bearer_token(request.headers.get("Authorization"))
+    if token:
+        services.revoke_token(token)
     audit.record("auth.logout", who.id, "user", who.id)
     db.session.commit()
     return {"status": "logged_out"}

@@ -132,6 +132,14 @@ def forget_tokens() -> None:
     _TOKEN_CACHE.clear()
 
 
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (the scheme in any letter
+    case, RFC 7235), or None."""
+    scheme, _, token = (header or "").strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def user_for_token(token: str) -> TokenUser | None:
     """The active user behind a valid, unexpired, unrevoked token, else None.
 

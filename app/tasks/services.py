@@ -269,10 +269,15 @@ def _require_open(task: TaskRow) -> None:
         raise ApiError("conflict", _("任务已结束"), 409)
 
 
+def _outside_network(task: TaskRow) -> bool:
+    """An approval task seen from outside the bank's internal network (F21)."""
+    handler = registry.FORMS.get(task.task_key)
+    return bool(handler and handler.approval and not is_internal_client())
+
+
 def _require_internal(task: TaskRow, who: Caller, action: str) -> None:
     """Approval actions only from the bank's internal network (F21); refusals are audited."""
-    handler = registry.FORMS.get(task.task_key)
-    if handler and handler.approval and not is_internal_client():
+    if _outside_network(task):
         audit.record_refusal(action, who.id, "task", task.id, f"{task.task_key} from outside the internal network")
         raise ApiError("internal_network_required", _("审批操作只能在行内网络进行"), 403)
 
@@ -449,7 +454,7 @@ def task_detail(task: TaskRow, who: Caller) -> dict[str, Any]:
     return {
         "form": handler.describe(data) if handler else {"fields": []},
         "data": jsonable(needs),
-        "may_complete": task.status == "open" and _may_perform(task, who),
+        "may_complete": task.status == "open" and _may_perform(task, who) and not _outside_network(task),
     }
 
 

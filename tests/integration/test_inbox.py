@@ -249,6 +249,23 @@ def test_approval_from_outside_the_internal_network_is_forbidden(api):
     assert api.task("approver1", no, "approve")["assignee_id"] == api.user_id("approver1")
 
 
+def test_the_task_page_offers_approval_only_inside_the_internal_network(api):
+    no = api.submit(region="HK")
+    api.to_approval(no)
+    task = api.task("approver1", no, "approve")
+    headers = api.headers("approver1")
+    outside = api.client.get(f"/api/v1/tasks/{task['id']}", headers=headers, environ_base=EXTERNAL).get_json()
+    inside = api.client.get(f"/api/v1/tasks/{task['id']}", headers=headers, environ_base=INTERNAL).get_json()
+    assert (outside["may_complete"], inside["may_complete"]) == (False, True)
+
+
+def test_a_lowercase_bearer_scheme_is_accepted(api):
+    token = api.headers("gm")["Authorization"].split(" ", 1)[1]
+    for header in (f"bearer {token}", f"BEARER  {token}"):
+        assert api.client.get("/api/v1/tasks", headers={"Authorization": header}).status_code == 200, header
+    assert api.client.get("/api/v1/tasks", headers={"Authorization": f"Basic {token}"}).status_code == 401
+
+
 def test_approval_from_the_internal_network_is_accepted(api):
     no = api.submit(region="HK")
     api.to_approval(no)

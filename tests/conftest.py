@@ -206,6 +206,8 @@ BEIJING = timezone(timedelta(hours=8))
 VISITED_NAIVE = (datetime.now(BEIJING) - timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
 VISITED_AT = VISITED_NAIVE.isoformat()
 VISITED_NAIVE_TEXT = VISITED_NAIVE.replace(tzinfo=None).isoformat()
+# A committee meeting a few days ago (registration takes meetings within a year either way).
+MEETING_AT = (VISITED_NAIVE - timedelta(days=4)).replace(hour=15).isoformat()
 
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_CHARS = "10X98765432"

@@ -135,6 +135,9 @@ def assign_officer(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     return clean
 
 
+MEETING_RANGE = timedelta(days=366)
+
+
 class LocalDateTime(fields.AwareDateTime):
     """ISO-8601 date and time; without an offset it is read as Beijing time (+08:00), as
     the console's date-time inputs send it. A date alone is refused: it names no time."""
@@ -435,6 +438,29 @@ class Member(fields.Field):
 class CommitteeForm(Schema):
     meeting_at = LocalDateTime(required=True)
     members = fields.List(Member(), required=True, validate=validate.Length(min=1, max=50))
+
+    @validates_schema
+    def _plausible(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        """A meeting within a year either way of today (a typo in the year is caught),
+        each member once, and a member given by id an existing user."""
+        problems: dict[str, list[str]] = {}
+        now = utcnow()
+        if "meeting_at" in data and abs(data["meeting_at"] - now) > MEETING_RANGE:
+            problems["meeting_at"] = [
+                "会议时间须在前后一年之内，请检查年份 (the meeting must lie within a year of today)"
+            ]
+        members = data.get("members") or []
+        keys = [m if isinstance(m, int) else m.casefold() for m in members]
+        repeated = sorted({str(m) for m, k in zip(members, keys, strict=True) if keys.count(k) > 1})
+        if repeated:
+            problems["members"] = [f"成员重复：{', '.join(repeated)} (listed more than once: {', '.join(repeated)})"]
+        ids = {m for m in members if isinstance(m, int)}
+        unknown = sorted(ids - set(db.session.scalars(select(User.id).where(User.id.in_(ids))))) if ids else []
+        if unknown:
+            listed = ", ".join(map(str, unknown))
+            problems.setdefault("members", []).append(f"用户不存在：{listed} (no such user: {listed})")
+        if problems:
+            raise ValidationError(problems)
 
 
 @form(

@@ -196,3 +196,30 @@ def test_money_as_text_is_plain_ascii_digits_with_an_optional_point(client, amou
 def test_plain_money_is_accepted_as_text_or_number(client, amount):
     response = client.post("/api/v1/public/applications", json=application_body(amount=amount))
     assert response.status_code == 201, response.get_json()
+
+
+def _committee_waiting(api) -> str:  # type: ignore[no-untyped-def]
+    no = api.submit(region="SY")
+    api.to_approval(no, lead="lead_sya", officer="officer_sya1")
+    return no
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"meeting_at": "1900-01-01T09:00:00+08:00"}, "meeting_at"),
+        ({"meeting_at": "2099-01-01T09:00:00+08:00"}, "meeting_at"),
+        ({"members": ["王委员", "王委员"]}, "members"),
+        ({"members": [999999]}, "members"),
+    ],
+)
+def test_a_committee_registration_must_be_plausible(api, change, field):
+    from conftest import MEETING_AT
+
+    no = _committee_waiting(api)
+    form = {"meeting_at": MEETING_AT, "members": ["王委员", api.user_id("lead_sya")], **change}
+    response = api.complete("lead_sya", no, "register_committee", form, "candidate")
+    assert response.status_code == 422, response.get_json()
+    assert list(response.get_json()["error"]["fields"]) == [field]
+    form = {"meeting_at": MEETING_AT, "members": ["王委员", api.user_id("lead_sya")]}
+    assert api.complete("lead_sya", no, "register_committee", form, "candidate").status_code == 200

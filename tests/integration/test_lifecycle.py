@@ -8,7 +8,9 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-COMMITTEE = {"meeting_at": "2026-11-21T15:00:00+08:00", "members": ["王委员", "李委员", "赵委员"]}
+from tests.conftest import MEETING_AT
+
+COMMITTEE = {"meeting_at": MEETING_AT, "members": ["王委员", "李委员", "赵委员"]}
 
 
 def centralized(api, *answers: tuple[str, str, int]) -> str:  # type: ignore[no-untyped-def]

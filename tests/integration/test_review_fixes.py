@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from tests.conftest import application_body, resident_id
+from tests.conftest import MEETING_AT, application_body, resident_id
 
 
 def test_a_public_form_never_rewrites_an_existing_customers_contact(api):
@@ -65,7 +65,7 @@ def test_a_nul_in_a_console_form_is_a_400(client):
 def test_the_committee_decision_is_shown_only_to_those_granted_it(api):
     no = api.submit(region="SY")
     api.to_approval(no, lead="lead_sya", officer="officer_sya1")
-    meeting = {"meeting_at": "2026-11-21T09:00:00+08:00", "members": ["张主任", "李委员"]}
+    meeting = {"meeting_at": MEETING_AT, "members": ["张主任", "李委员"]}
     api.complete("lead_sya", no, "register_committee", meeting, "candidate")
     decision = {"decision": "approve", "amount": "50000", "term_months": 6, "minutes": "同意"}
     api.complete("lead_sya", no, "record_committee_decision", decision, "candidate")

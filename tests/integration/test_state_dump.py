@@ -12,6 +12,7 @@ from app.extensions import db
 from app.models import ProcessInstance
 from app.workflow import specs
 from app.workflow.runtime import _process
+from tests.conftest import MEETING_AT
 
 
 def _fully_converted(workflow) -> dict:  # type: ignore[no-untyped-def]
@@ -78,7 +79,7 @@ def test_reading_data_from_the_stored_state_matches_the_rebuilt_workflow_at_ever
     step(api.complete("supervisor", disputed, "supervisor_decide", decision, "candidate"))
     committee = api.submit(region="SY")
     api.to_approval(committee, lead="lead_sya", officer="officer_sya1")
-    meeting = {"meeting_at": "2026-11-21T15:00:00+08:00", "members": ["王委员", "李委员"]}
+    meeting = {"meeting_at": MEETING_AT, "members": ["王委员", "李委员"]}
     step(api.complete("lead_sya", committee, "register_committee", meeting, "candidate"))
     minutes = {"decision": "approve", "amount": "80000", "term_months": 10, "minutes": "同意"}
     step(api.complete("lead_sya", committee, "record_committee_decision", minutes, "candidate"))

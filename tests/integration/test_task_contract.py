@@ -1,6 +1,6 @@
 """Inbox behaviour a client relies on beyond the happy path."""
 
-from conftest import VISITED_AT, VISITED_NAIVE_TEXT
+from conftest import MEETING_AT, VISITED_AT, VISITED_NAIVE_TEXT
 
 
 def test_a_colleagues_task_is_forbidden_and_another_teams_task_is_not_found(api):
@@ -36,7 +36,7 @@ def test_a_rejecting_approver_need_not_name_an_amount(api):
 def test_committee_members_may_be_user_ids_or_names(api):
     no = api.submit(region="SY")
     api.to_approval(no, lead="lead_sya", officer="officer_sya1")
-    form = {"meeting_at": "2026-11-21T09:00:00+08:00", "members": [api.user_id("lead_sya"), "外部专家"]}
+    form = {"meeting_at": MEETING_AT, "members": [api.user_id("lead_sya"), "外部专家"]}
     assert api.complete("lead_sya", no, "register_committee", form, "candidate").status_code == 200
 
 

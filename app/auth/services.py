@@ -198,11 +198,24 @@ def revoke_token(token: str) -> None:
 
 def change_password(user: User, current: str, new: str) -> None:
     """Change a password; every token and session of the user stops working."""
+    # Guesses of the current password count with failed logins of the same user: a
+    # borrowed session must not become an unlimited password oracle.
+    limit, window = current_app.config["YDX_LOGIN_MAX_FAILURES"], current_app.config["YDX_LOGIN_WINDOW_SECONDS"]
+    user_key, _ip_key = _throttle_keys(user.username)
+    store = counter()
+    if store.get(user_key) >= limit:
+        audit.record_refusal("auth.password_change", user.id, "user", user.id, "throttled")
+        raise ApiError(
+            "too_many_requests", _("登录失败次数过多，请稍后再试"), 429, headers={"Retry-After": str(store.ttl(user_key))}
+        )
     if not check_password_hash(user.password_hash, current):
-        raise ApiError("validation_error", _("原密码错误"), 422, fields={"current_password": ["wrong password"]})
+        store.incr(user_key, window)
+        raise ApiError(
+            "validation_error", _("原密码错误"), 422, fields={"current_password": ["原密码错误 (wrong password)"]}
+        )
     if len(new) < 8:
         raise ApiError(
-            "validation_error", _("新密码至少 8 位"), 422, fields={"new_password": ["at least 8 characters"]}
+            "validation_error", _("新密码至少 8 位"), 422, fields={"new_password": ["至少 8 位 (at least 8 characters)"]}
         )
     user.password_hash = hash_password(new)
     user.password_changed_at = utcnow()

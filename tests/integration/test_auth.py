@@ -165,6 +165,17 @@ def test_password_change_needs_the_current_password(client):
     assert login(client, "officer_hka1", PASSWORD).status_code == 200
 
 
+def test_guessing_the_current_password_is_limited_like_logins(client):
+    token = token_of(client, "officer_hka1")
+    guess = {"current_password": "not-it", "new_password": "a-new-secret-9"}
+    for _ in range(5):
+        assert client.post("/api/v1/auth/password", json=guess, headers=bearer(token)).status_code == 422
+    response = client.post("/api/v1/auth/password", json={**guess, "current_password": PASSWORD}, headers=bearer(token))
+    assert_error(response, 429)
+    assert int(response.headers["Retry-After"]) > 0
+    assert login(client, "officer_hka1", PASSWORD).status_code == 429  # the same secret, the same count
+
+
 def test_password_change_refuses_a_short_new_password(client):
     token = token_of(client, "officer_hka1")
     response = client.post(

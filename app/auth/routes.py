@@ -7,7 +7,7 @@ from typing import Any
 from flask import request
 from marshmallow import Schema, fields, validate
 
-from app import audit
+from app import audit, docs
 from app.auth import services
 from app.auth.permissions import caller
 from app.extensions import db
@@ -32,6 +32,7 @@ def user_json(user: Any) -> dict[str, Any]:
 
 
 @blp.route("/login", methods=["POST"])
+@blp.alt_response(200, schema=docs.LoginDoc, success=True, description="OK")
 @blp.arguments(LoginArgs())
 def login(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     """Exchange username + password for a bearer token (401 without saying which was wrong)."""
@@ -43,6 +44,7 @@ def login(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 
 
 @blp.route("/logout", methods=["POST"])
+@blp.alt_response(200, schema=docs.StatusDoc, success=True, description="OK")
 def logout():  # type: ignore[no-untyped-def]
     """Revoke the presented token."""
     who = caller()
@@ -55,12 +57,14 @@ def logout():  # type: ignore[no-untyped-def]
 
 
 @blp.route("/me")
+@blp.alt_response(200, schema=docs.UserDoc, success=True, description="OK")
 def me():  # type: ignore[no-untyped-def]
     """The authenticated user."""
     return user_json(caller().user)
 
 
 @blp.route("/password", methods=["POST"])
+@blp.alt_response(200, schema=docs.StatusDoc, success=True, description="OK")
 @blp.arguments(PasswordArgs())
 def change_password(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     """Change the password; all tokens and sessions of the user end."""

@@ -206,7 +206,10 @@ def change_password(user: User, current: str, new: str) -> None:
     if store.get(user_key) >= limit:
         audit.record_refusal("auth.password_change", user.id, "user", user.id, "throttled")
         raise ApiError(
-            "too_many_requests", _("登录失败次数过多，请稍后再试"), 429, headers={"Retry-After": str(store.ttl(user_key))}
+            "too_many_requests",
+            _("登录失败次数过多，请稍后再试"),
+            429,
+            headers={"Retry-After": str(store.ttl(user_key))},
         )
     if not check_password_hash(user.password_hash, current):
         store.incr(user_key, window)
@@ -215,7 +218,10 @@ def change_password(user: User, current: str, new: str) -> None:
         )
     if len(new) < 8:
         raise ApiError(
-            "validation_error", _("新密码至少 8 位"), 422, fields={"new_password": ["至少 8 位 (at least 8 characters)"]}
+            "validation_error",
+            _("新密码至少 8 位"),
+            422,
+            fields={"new_password": ["至少 8 位 (at least 8 characters)"]},
         )
     user.password_hash = hash_password(new)
     user.password_changed_at = utcnow()

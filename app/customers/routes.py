@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import fields
 
+from app import docs
 from app.auth.permissions import caller, requires
 from app.customers import services
 from app.extensions import db
@@ -20,6 +21,7 @@ class CustomerArgs(PageArgs):
 
 
 @blp.route("")
+@blp.alt_response(200, schema=docs.CustomerPageDoc, success=True, description="OK")
 @blp.arguments(CustomerArgs(), location="query")
 @requires("customer.view")
 def list_customers(args: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -32,6 +34,7 @@ def list_customers(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 
 
 @blp.route("/<int(max=2147483647):customer_id>")
+@blp.alt_response(200, schema=docs.CustomerDetailDoc, success=True, description="OK")
 @requires("customer.view")
 def get_customer(customer_id: int):  # type: ignore[no-untyped-def]
     """One customer with the applications the caller may see."""

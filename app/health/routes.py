@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from app import docs
 from app.extensions import db
 from app.hardening import Blueprint
 from app.ratelimit import redis_client
@@ -12,6 +13,7 @@ blp = Blueprint("health", __name__, url_prefix="/api/v1", description="健康检
 
 
 @blp.route("/health")
+@blp.alt_response(200, schema=docs.HealthDoc, success=True, description="OK")
 def health():  # type: ignore[no-untyped-def]
     """`ok` when the database (and Redis, if configured) answer; 503 otherwise."""
     checks: dict[str, str] = {}

@@ -8,6 +8,7 @@ from flask import jsonify, request, send_file
 from marshmallow import fields
 from sqlalchemy import select
 
+from app import docs
 from app.auth.permissions import caller, requires
 from app.errors import ApiError, not_found
 from app.extensions import db
@@ -24,6 +25,7 @@ class ApplicationArgs(PageArgs):
 
 
 @blp.route("/applications")
+@blp.alt_response(200, schema=docs.ApplicationPageDoc, success=True, description="OK")
 @blp.arguments(ApplicationArgs(), location="query")
 @requires("application.view")
 def list_applications(args: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -48,6 +50,7 @@ def list_applications(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 
 
 @blp.route("/applications/<application_no>")
+@blp.alt_response(200, schema=docs.ApplicationDetailDoc, success=True, description="OK")
 @requires("application.view")
 def get_application(application_no: str):  # type: ignore[no-untyped-def]
     """Stage, history, approvals, credit report, decision (if allowed), loan id."""
@@ -58,6 +61,7 @@ def get_application(application_no: str):  # type: ignore[no-untyped-def]
 
 
 @blp.route("/applications/<application_no>/attachments", methods=["POST"])
+@blp.alt_response(201, schema=docs.AttachmentDoc, success=True, description="OK")
 @blp.doc(
     requestBody={
         "required": True,
@@ -94,6 +98,13 @@ def upload_attachment(application_no: str):  # type: ignore[no-untyped-def]
 
 
 @blp.route("/applications/<application_no>/attachments/<int(max=2147483647):attachment_id>")
+@blp.alt_response(
+    200,
+    schema={"type": "string", "format": "binary"},
+    content_type="application/octet-stream",
+    description="the stored file",
+    success=True,
+)
 @requires("application.view")
 def download_attachment(application_no: str, attachment_id: int):  # type: ignore[no-untyped-def]
     """Whoever may see the application may download its attachments."""
@@ -113,6 +124,7 @@ def _money(value: Any) -> str:
 
 
 @blp.route("/loans/<int(max=2147483647):loan_id>")
+@blp.alt_response(200, schema=docs.LoanDoc, success=True, description="OK")
 @requires("loan.view")
 def get_loan(loan_id: int):  # type: ignore[no-untyped-def]
     """Principal, rate, method, fee, term, start date and the annualized rate (APR)."""
@@ -131,6 +143,7 @@ def get_loan(loan_id: int):  # type: ignore[no-untyped-def]
 
 
 @blp.route("/loans/<int(max=2147483647):loan_id>/schedule")
+@blp.alt_response(200, schema=docs.InstallmentDoc(many=True), success=True, description="OK")
 @requires("loan.view")
 def get_schedule(loan_id: int):  # type: ignore[no-untyped-def]
     """The installments as a JSON array (api.md: `[{seq, due_date, ...}]`), money as

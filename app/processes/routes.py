@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, request
 from marshmallow import Schema, fields, validate
 
-from app import audit
+from app import audit, docs
 from app.auth.permissions import caller, requires
 from app.extensions import db
 from app.hardening import Blueprint
@@ -27,6 +27,7 @@ class VersionArgs(Schema):
 
 
 @blp.route("/processes")
+@blp.alt_response(200, schema=docs.VersionPageDoc, success=True, description="OK")
 @blp.arguments(ProcessListArgs(), location="query")
 @requires("process.view")
 def list_processes(args):  # type: ignore[no-untyped-def]
@@ -36,6 +37,7 @@ def list_processes(args):  # type: ignore[no-untyped-def]
 
 
 @blp.route("/processes/deployments", methods=["POST"])
+@blp.alt_response(201, schema=docs.DeploymentDoc, success=True, description="OK")
 @blp.doc(
     requestBody={
         "required": True,
@@ -64,6 +66,9 @@ def create_deployment():  # type: ignore[no-untyped-def]
 
 
 @blp.route("/processes/<key>/versions/<int(max=2147483647):version>/diagram")
+@blp.alt_response(
+    200, schema={"type": "string"}, content_type="application/xml", description="the deployed BPMN XML", success=True
+)
 @requires("process.view")
 def diagram(key: str, version: int):  # type: ignore[no-untyped-def]
     """The BPMN XML of a deployed version."""
@@ -76,6 +81,7 @@ def diagram(key: str, version: int):  # type: ignore[no-untyped-def]
 
 
 @blp.route("/process-instances/<int(max=2147483647):instance_id>")
+@blp.alt_response(200, schema=docs.InstanceDoc, success=True, description="OK")
 @requires("process.view")
 def instance(instance_id: int):  # type: ignore[no-untyped-def]
     """State, version, current tasks, history."""
@@ -83,6 +89,7 @@ def instance(instance_id: int):  # type: ignore[no-untyped-def]
 
 
 @blp.route("/decisions/<decision_id>/evaluate", methods=["POST"])
+@blp.alt_response(200, schema=docs.EvaluationDoc, success=True, description="OK")
 @blp.doc(
     requestBody={
         "required": True,

@@ -383,3 +383,15 @@ def test_an_attachment_upload_takes_one_file(api):
     assert list(response.get_json()["error"]["fields"]) == ["file"]
     one = api.post("lead_hka", f"/api/v1/applications/{no}/attachments", data={"file": (io.BytesIO(png()), "a.png")})
     assert one.status_code == 201, one.get_json()
+
+
+def test_every_api_operation_documents_its_success_answer(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    missing = [
+        f"{method.upper()} {path}"
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if isinstance(operation, dict)
+        and not any(code.startswith("2") and answer.get("content") for code, answer in operation["responses"].items())
+    ]
+    assert missing == []

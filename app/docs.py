@@ -1,0 +1,217 @@
+"""What the JSON answers of the routes that build their bodies by hand look like, for the
+OpenAPI document only (`blp.alt_response(..., success=True)` documents without dumping:
+these views answer dicts they already shaped, and the inbox's hot paths stay as they are).
+
+Money is a decimal string, times ISO-8601 with offset (api.md conventions).
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+
+def _money() -> fields.String:
+    return fields.String(metadata={"format": "decimal", "example": "95000.00"})
+
+
+def _time() -> fields.String:
+    return fields.String(metadata={"format": "date-time"})
+
+
+class HealthDoc(Schema):
+    status = fields.String(metadata={"description": "ok | degraded (503)"})
+    checks = fields.Dict(keys=fields.String(), values=fields.String())
+    mode = fields.String(metadata={"description": "the database in use: postgresql | sqlite"})
+
+
+class UserDoc(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    roles = fields.List(fields.String())
+    team_id = fields.Integer(allow_none=True)
+
+
+class LoginDoc(Schema):
+    token = fields.String(metadata={"description": "send as Authorization: Bearer <token>"})
+    user = fields.Nested(UserDoc)
+
+
+class StatusDoc(Schema):
+    status = fields.String()
+
+
+class ApplicationItemDoc(Schema):
+    application_no = fields.String()
+    stage = fields.String(
+        metadata={"description": "pending_assignment | onsite_visit | collecting | approval | disbursement | rejected"}
+    )
+    amount = _money()
+    term_months = fields.Integer()
+    team_id = fields.Integer()
+    officer_id = fields.Integer(allow_none=True)
+    created_at = _time()
+    updated_at = _time()
+
+
+class ApplicationPageDoc(Schema):
+    items = fields.List(fields.Nested(ApplicationItemDoc))
+    total = fields.Integer()
+
+
+class StageDoc(Schema):
+    stage = fields.String()
+    actor_id = fields.Integer(allow_none=True)
+    at = _time()
+
+
+class ApprovalDoc(Schema):
+    approver_id = fields.Integer()
+    decision = fields.String(metadata={"description": "approve | reject"})
+    amount = _money()
+    term_months = fields.Integer()
+    comment = fields.String()
+
+
+class DecisionDoc(Schema):
+    outcome = fields.String(metadata={"description": "approved | rejected"})
+    final_amount = fields.String(allow_none=True, metadata={"format": "decimal"})
+    final_term = fields.Integer(allow_none=True)
+    amount_strategy = fields.String(
+        allow_none=True, metadata={"description": "lowest | median | escalate (rules), supervisor, committee"}
+    )
+    term_strategy = fields.String(allow_none=True, metadata={"description": "median | escalate, supervisor, committee"})
+
+
+class MaskedPersonDoc(Schema):
+    name = fields.String()
+    phone = fields.String()
+    masked = fields.Boolean()
+
+
+class CustomerDoc(MaskedPersonDoc):
+    id = fields.Integer()
+    id_number = fields.String()
+    region_id = fields.Integer()
+
+
+class AttachmentDoc(Schema):
+    id = fields.Integer()
+    sha256 = fields.String()
+    content_type = fields.String()
+    size = fields.Integer()
+
+
+class ApplicationDetailDoc(ApplicationItemDoc):
+    region_id = fields.Integer()
+    product_code = fields.String()
+    purpose = fields.String()
+    channel = fields.String()
+    approval_mode = fields.String(metadata={"description": "centralized | committee"})
+    history = fields.List(fields.Nested(StageDoc))
+    approvals = fields.List(fields.Nested(ApprovalDoc))
+    decision = fields.Nested(
+        DecisionDoc, allow_none=True, metadata={"description": "only for the roles allowed to see it (F6)"}
+    )
+    credit_report = fields.Dict(allow_none=True)
+    committee = fields.Dict(allow_none=True)
+    customer = fields.Nested(CustomerDoc)
+    applicant = fields.Nested(MaskedPersonDoc, metadata={"description": "contact given with this application"})
+    visit = fields.Dict(allow_none=True)
+    materials = fields.Dict(allow_none=True)
+    attachments = fields.List(fields.Nested(AttachmentDoc))
+    process_instance_id = fields.Integer(allow_none=True)
+    loan_id = fields.Integer(allow_none=True)
+
+
+class CustomerPageDoc(Schema):
+    items = fields.List(fields.Nested(CustomerDoc))
+    total = fields.Integer()
+
+
+class CustomerApplicationDoc(Schema):
+    application_no = fields.String()
+    stage = fields.String()
+    amount = _money()
+
+
+class CustomerDetailDoc(CustomerDoc):
+    profile = fields.Dict(metadata={"description": "details registered on site, masked like the customer"})
+    applications = fields.List(fields.Nested(CustomerApplicationDoc))
+
+
+class LoanDoc(Schema):
+    id = fields.Integer()
+    principal = _money()
+    annual_rate = fields.String(metadata={"format": "decimal", "description": "a fraction: 0.12 is 12 %"})
+    method = fields.String(metadata={"description": "equal_installment | equal_principal | interest_first"})
+    fee = _money()
+    term_months = fields.Integer()
+    start_date = fields.Date()
+    apr = fields.String(metadata={"format": "decimal", "description": "annualized rate (IRR) in percent"})
+    core_status = fields.String()
+
+
+class InstallmentDoc(Schema):
+    seq = fields.Integer()
+    due_date = fields.Date()
+    principal = _money()
+    interest = _money()
+    payment = _money()
+    balance = _money()
+
+
+class VersionDoc(Schema):
+    kind = fields.String(metadata={"description": "process | decision"})
+    key = fields.String()
+    version = fields.Integer()
+    name = fields.String(allow_none=True)
+    checksum = fields.String()
+    file_name = fields.String()
+    bound_decisions = fields.Dict(keys=fields.String(), values=fields.Integer())
+    deployed_by_id = fields.Integer(allow_none=True)
+    deployed_at = _time()
+
+
+class VersionPageDoc(Schema):
+    items = fields.List(fields.Nested(VersionDoc))
+    total = fields.Integer()
+
+
+class DeploymentDoc(Schema):
+    created = fields.List(fields.Nested(VersionDoc))
+    unchanged = fields.Boolean(metadata={"description": "true when every file equals its newest version"})
+
+
+class EvaluationDoc(Schema):
+    decision_id = fields.String()
+    version = fields.Integer()
+    outputs = fields.Dict(metadata={"example": {"strategy": "lowest", "final_amount": "95000.00"}})
+
+
+class InstanceTaskDoc(Schema):
+    id = fields.Integer()
+    task_key = fields.String()
+
+
+class CurrentTaskDoc(InstanceTaskDoc):
+    assignee_id = fields.Integer(allow_none=True)
+    candidate_role = fields.String(allow_none=True)
+
+
+class CompletedTaskDoc(InstanceTaskDoc):
+    completed_at = _time()
+    completed_by_id = fields.Integer(allow_none=True)
+
+
+class InstanceDoc(Schema):
+    id = fields.Integer()
+    business_key = fields.String()
+    process_key = fields.String()
+    process_version = fields.Integer()
+    status = fields.String()
+    state = fields.String()
+    version = fields.Integer(metadata={"description": "optimistic version counter of the stored state"})
+    current_tasks = fields.List(fields.Nested(CurrentTaskDoc))
+    completed_tasks = fields.List(fields.Nested(CompletedTaskDoc))
+    history = fields.List(fields.Nested(StageDoc))
+    pending_effects = fields.Integer()

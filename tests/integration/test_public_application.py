@@ -259,3 +259,20 @@ def test_submissions_beyond_the_limit_are_throttled(fresh):
     finally:
         with limited.app_context():
             database.engine.dispose()
+
+
+def test_invalid_submissions_and_lookups_count_toward_the_limit(fresh):
+    from app.extensions import db as database
+
+    limited = make_app(YDX_PUBLIC_SUBMIT_LIMIT=2)
+    try:
+        client = limited.test_client()
+        for _ in range(2):
+            assert client.post(URL, json=application_body(amount="-1")).status_code == 422
+        assert client.post(URL, json=application_body()).status_code == 429
+        for _ in range(2):
+            assert client.get(f"{URL}/YDX0?phone=bad").status_code in (404, 422)
+        assert client.get(f"{URL}/YDX0?phone=13800138000").status_code == 429
+    finally:
+        with limited.app_context():
+            database.engine.dispose()

@@ -208,8 +208,9 @@ def list_tasks(
     if page == 1 and len(items) < per_page:
         return items, len(items)  # the page holds everything: no COUNT needed
     total = db.session.scalar(select(func.count()).select_from(HumanTask).where(*conditions())) or 0
-    # The count is a statement of its own: never answer fewer than the rows shown.
-    return items, max(total, (page - 1) * per_page + len(items))
+    # The count is a statement of its own: never answer fewer than the rows a page shows
+    # (an empty page past the end shows none, and the count stands).
+    return items, max(total, (page - 1) * per_page + len(items)) if items else total
 
 
 def get_visible(task_id: int, who: Caller) -> TaskRow:

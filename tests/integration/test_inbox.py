@@ -401,6 +401,8 @@ def test_my_inbox_pages_filters_and_counts(api):
     assert len(open_ones["items"]) == 2 and open_ones["total"] == 3
     rest = page("status=open&per_page=2&page=2")
     assert len(rest["items"]) == 1 and rest["total"] == 3
+    for past_the_end in ("status=open&per_page=2&page=3", "status=open&per_page=2&page=9"):
+        assert page(past_the_end) == {"items": [], "total": 3}, past_the_end
     seen = {t["id"] for t in open_ones["items"]} | {t["id"] for t in rest["items"]}
     assert len(seen) == 3
     done = page("status=completed")["items"]

@@ -307,14 +307,28 @@ def _materials(collected: dict[str, Any] | None, who: Caller) -> dict[str, Any] 
 
 
 def application_context(task: HumanTask, data: dict[str, Any], who: Caller) -> dict[str, Any]:
-    """What a task's performer needs to see (application, customer, prior answers)."""
+    """What a task's performer needs to see (application, customer, prior answers). The
+    application only while it is within the caller's scope (an officer taken off a case
+    keeps the old task in their history, not a view of the case); the performer of an open
+    task that meets the customer (`contact`) sees the name and phone given with the
+    application unmasked, and that view is audited."""
     from app.tasks.forms import escalated_fields
+    from app.workflow.registry import FORMS
 
     application = _VIEW_BY_ID.execute({"id_": task.application_id}).first() if task.application_id else None
     context: dict[str, Any] = {}
-    if application is not None:
+    if application is not None and in_scope(application, who, "application.view"):
         detail = application_detail(application, who)
         context["application"] = {k: v for k, v in detail.items() if k not in ("decision",)}
+        handler = FORMS.get(task.task_key)
+        performing = task.status == "open" and task.assignee_id == who.id
+        if handler is not None and handler.contact and performing and detail["applicant"]["masked"]:
+            context["application"]["applicant"] = {
+                "name": application.applicant_name,
+                "phone": application.applicant_phone,
+                "masked": False,
+            }
+            audit.record("customer.contact_view", who.id, "application", application.application_no)
     if task.task_key == "supervisor_decide":
         context["escalated"] = sorted(escalated_fields(data))
         amount = data.get("loan_amount")

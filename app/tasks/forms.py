@@ -194,6 +194,7 @@ class OnsiteVisitForm(Schema):
     "onsite_visit",
     _describe(("visited_at", "datetime", True, {}), ("notes", "string", False, {})),
     on_assign=_hand_over_application,
+    contact=True,
 )
 def onsite_visit(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """Record the visit time (not in the future) and notes."""
@@ -281,6 +282,7 @@ def _register_customer_information(task: Any, clean: dict[str, Any]) -> None:
     ),
     after=_register_customer_information,
     on_assign=_hand_over_application,
+    contact=True,
 )
 def collect_materials(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """Attachments must have been uploaded to this very application."""

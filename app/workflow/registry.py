@@ -33,6 +33,7 @@ class FormHandler:
     after: Callable[[Any, dict[str, Any]], None] | None = None  # side effect on business rows
     needs_data: bool = False  # validation depends on the instance's data (loaded only then)
     on_assign: Callable[[Any, Any], None] | None = None  # hands a process-assigned task over
+    contact: bool = False  # its performer meets the customer: shown their name and phone (F10)
 
 
 @dataclass(frozen=True)
@@ -58,11 +59,12 @@ def form(
     after: Callable[[Any, dict[str, Any]], None] | None = None,
     needs_data: bool = False,
     on_assign: Callable[[Any, Any], None] | None = None,
+    contact: bool = False,
 ):  # type: ignore[no-untyped-def]
     """Register the validator of `task_key`'s form (and what completing it changes)."""
 
     def decorate(fn: Callable[[dict[str, Any], FormContext], dict[str, Any]]):  # type: ignore[no-untyped-def]
-        FORMS[task_key] = FormHandler(fn, describe, approval, after, needs_data, on_assign)
+        FORMS[task_key] = FormHandler(fn, describe, approval, after, needs_data, on_assign, contact)
         return fn
 
     return decorate

@@ -469,3 +469,45 @@ def test_the_prebuilt_candidate_list_finds_exactly_the_rows_of_the_visibility_ru
                     who, "candidate", status, 1, 5, application_no=task.application_no, task_key=task.task_key
                 )
                 assert [row.id for row in one] == [task.id]
+
+
+def _task_detail(api, username: str, task_id: int) -> dict:  # type: ignore[no-untyped-def]
+    response = api.get(username, f"/api/v1/tasks/{task_id}")
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_the_officer_visiting_the_customer_sees_their_name_and_phone_in_the_task(fresh, api):
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import AuditLog
+
+    no = api.submit(region="HK", name="王小明", phone="13912345678")
+    visit = assigned(api, no)
+    shown = _task_detail(api, "officer_hka1", visit["id"])["data"]["application"]
+    assert shown["applicant"] == {"name": "王小明", "phone": "13912345678", "masked": False}
+    assert shown["customer"]["masked"] is True  # the customer record stays masked
+    assert api.application("officer_hka1", no)["applicant"]["masked"] is True  # and so does the detail
+    lead_view = _task_detail(api, "lead_hka", visit["id"])["data"]["application"]
+    assert lead_view["applicant"]["phone"] == "139****5678"  # not the performer
+    with fresh.app_context():
+        audits = db.session.scalars(select(AuditLog.object_id).where(AuditLog.action == "customer.contact_view"))
+        assert list(audits) == [no]
+    assert api.complete("officer_hka1", no, "onsite_visit", VISIT).status_code == 200
+    done = _task_detail(api, "officer_hka1", visit["id"])["data"]["application"]
+    assert done["applicant"]["masked"] is True  # a completed task no longer needs it
+
+
+def test_an_officer_taken_off_a_case_no_longer_sees_it_through_an_old_task(api):
+    no = api.submit(region="HK")
+    visit = assigned(api, no)
+    assert api.complete("officer_hka1", no, "onsite_visit", VISIT).status_code == 200
+    collect = api.task("officer_hka1", no, "collect_materials")
+    handed = api.post(
+        "lead_hka", f"/api/v1/tasks/{collect['id']}/assign", json={"user_id": api.user_id("officer_hka2")}
+    )
+    assert handed.status_code == 200, handed.get_json()
+    assert api.get("officer_hka1", f"/api/v1/applications/{no}").status_code == 404
+    old = _task_detail(api, "officer_hka1", visit["id"])
+    assert "application" not in old["data"]

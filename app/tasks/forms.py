@@ -121,11 +121,22 @@ def _record_officer(task: Any, clean: dict[str, Any]) -> None:
     _SET_OFFICER.defer({"application_id_": task.application_id, "officer_id_": clean["officer_id"], "now_": utcnow()})
 
 
-@form(
-    "assign_officer",
-    _describe(("officer_id", "integer", True, {"choices": "officers of the team"})),
-    after=_record_officer,
+_TEAM_OFFICERS = Hot(
+    select(_USERS.c.id, _USERS.c.display_name, _USERS.c.username)
+    .join(user_roles, user_roles.c.user_id == _USERS.c.id)
+    .where(_USERS.c.active, _USERS.c.team_id == bindparam("team_id_"), user_roles.c.role_code == "officer")
+    .order_by(_USERS.c.id)
 )
+
+
+def _describe_assign_officer(data: dict[str, Any]) -> dict[str, Any]:
+    """The lead picks one of the team's active officers: they are listed by id and name."""
+    officers = _TEAM_OFFICERS.execute({"team_id_": data.get("team_id")}).all() if data.get("team_id") else []
+    choices = [{"value": o.id, "label": f"{o.display_name} ({o.username})"} for o in officers]
+    return {"fields": [{"name": "officer_id", "type": "integer", "required": True, "choices": choices}]}
+
+
+@form("assign_officer", _describe_assign_officer, after=_record_officer)
 def assign_officer(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """The chosen officer must be an active officer of the application's team."""
     clean = _load(AssignOfficerForm, payload)

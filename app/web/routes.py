@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
@@ -36,6 +37,20 @@ STAGE_LABELS = {
 def label(code: str | None) -> str:
     """Chinese label of a stage or task status code (the code itself if unknown)."""
     return STAGE_LABELS.get(code or "", code or "")
+
+
+BEIJING = timezone(timedelta(hours=8))
+INBOX_PAGE = 50
+
+
+@bp.app_template_filter("beijing")
+def beijing(moment: datetime | None) -> str:
+    """A stored (UTC) time as staff read it: Beijing time, to the minute."""
+    if moment is None:
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
 
 
 @bp.route("/")
@@ -73,12 +88,15 @@ def logout():  # type: ignore[no-untyped-def]
 @bp.route("/inbox")
 @login_required
 def inbox():  # type: ignore[no-untyped-def]
-    """My tasks, claimable tasks and (for leads) the team pool."""
+    """My tasks, claimable tasks and (for leads) the team pool, 50 a page each
+    (`?mine=2&team=3`: every section pages on its own)."""
     who = caller()
     sections = []
     for scope, title in (("mine", "我的任务"), ("candidate", "待领取"), ("team", "团队任务池")):
-        items, total = tasks.list_tasks(who, scope, "open", 1, 50)
-        sections.append({"scope": scope, "title": title, "items": items, "total": total})
+        page = max(1, min(request.args.get(scope, 1, type=int) or 1, 1_000_000))
+        items, total = tasks.list_tasks(who, scope, "open", page, INBOX_PAGE)
+        pages = max(1, -(-total // INBOX_PAGE))
+        sections.append({"scope": scope, "title": title, "items": items, "total": total, "page": page, "pages": pages})
     return render_template("inbox.html", sections=sections, user=who.user)
 
 
@@ -94,7 +112,7 @@ def applications():  # type: ignore[no-untyped-def]
 
 
 _LABELS = {
-    "officer_id": "客户经理（用户编号）",
+    "officer_id": "客户经理",
     "visited_at": "上门时间",
     "notes": "备注",
     "customer": "客户信息（JSON）",

@@ -147,3 +147,41 @@ def test_with_a_session_cookie_the_session_user_is_the_caller_even_beside_a_bear
     cookieless = client.application.test_client()
     token_only = cookieless.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {gm_token}"}).get_json()
     assert token_only["username"] == "gm"
+
+
+def test_the_team_pool_pages_through_every_task_and_shows_beijing_time(fresh, api):
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import HumanTask
+    from app.web import routes
+
+    numbers = [api.submit(region="HK") for _ in range(3)]
+    client = fresh.test_client()
+    console_login(client)
+    page_size = routes.INBOX_PAGE
+    routes.INBOX_PAGE = 2
+    try:
+        first = client.get("/inbox").get_data(as_text=True)
+        second = client.get("/inbox?team=2").get_data(as_text=True)
+    finally:
+        routes.INBOX_PAGE = page_size
+    assert "第 1 / 2 页" in first and "下一页" in first
+    assert "第 2 / 2 页" in second and "上一页" in second
+    shown = {no for no in numbers if no in first.split("团队任务池")[1]} | {
+        no for no in numbers if no in second.split("团队任务池")[1]
+    }
+    assert shown == set(numbers)
+    with fresh.app_context():
+        created = db.session.scalar(select(HumanTask.created_at).where(HumanTask.application_no == numbers[0]))
+    assert routes.beijing(created) in first + second  # stored in UTC, shown at +08:00
+    assert created.astimezone(routes.BEIJING).hour == int(routes.beijing(created)[11:13])
+
+
+def test_the_console_offers_the_teams_officers_by_name(client, api):
+    no = api.submit(region="HK")
+    task = api.task("lead_hka", no, "assign_officer", "candidate")
+    console_login(client)
+    page = client.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    assert f'<option value="{api.user_id("officer_hka1")}"' in page
+    assert "(officer_hka1)" in page

@@ -511,3 +511,14 @@ def test_an_officer_taken_off_a_case_no_longer_sees_it_through_an_old_task(api):
     assert api.get("officer_hka1", f"/api/v1/applications/{no}").status_code == 404
     old = _task_detail(api, "officer_hka1", visit["id"])
     assert "application" not in old["data"]
+
+
+def test_the_lead_assigning_an_officer_is_offered_the_teams_officers(api):
+    no = api.submit(region="HK")
+    task = api.task("lead_hka", no, "assign_officer", "candidate")
+    field = _task_detail(api, "lead_hka", task["id"])["form"]["fields"][0]
+    assert field["name"] == "officer_id"
+    assert [choice["value"] for choice in field["choices"]] == sorted(
+        [api.user_id("officer_hka1"), api.user_id("officer_hka2")]
+    )
+    assert all(choice["label"] for choice in field["choices"])

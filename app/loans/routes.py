@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import jsonify, request, send_file
-from marshmallow import fields
+from marshmallow import fields, validate
 from sqlalchemy import select
 
 from app import docs
@@ -15,13 +15,14 @@ from app.extensions import db
 from app.hardening import Blueprint
 from app.loans import services
 from app.models import Attachment
+from app.models.business import STAGES
 from app.schemas import PageArgs
 
 blp = Blueprint("loans", __name__, url_prefix="/api/v1", description="申请与贷款 Applications and loans")
 
 
 class ApplicationArgs(PageArgs):
-    stage = fields.String(load_default=None)
+    stage = fields.String(load_default=None, validate=validate.OneOf(STAGES))
 
 
 @blp.route("/applications")

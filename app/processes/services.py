@@ -152,7 +152,7 @@ def instance_view(instance_id: int, who: Caller) -> dict[str, Any]:
                 "completed_by_id": t.completed_by_id,
                 "completed_at": t.completed_at.isoformat(),
             }
-            for t in tasks
+            for t in sorted(tasks, key=lambda t: (t.completed_at or t.created_at, t.id))
             if t.status == "completed" and t.completed_at
         ],
         "pending_effects": runtime.open_outbox_count(instance.id),

@@ -398,3 +398,10 @@ def test_every_api_operation_documents_its_success_answer(client):
         and not any(code.startswith("2") and answer.get("content") for code, answer in operation["responses"].items())
     ]
     assert missing == []
+
+
+def test_an_unknown_stage_filter_is_refused_like_an_unknown_scope(api):
+    response = api.get("lead_hka", "/api/v1/applications?stage=bogus")
+    assert response.status_code == 422
+    assert list(response.get_json()["error"]["fields"]) == ["stage"]
+    assert api.get("lead_hka", "/api/v1/applications?stage=approval").status_code == 200

@@ -237,11 +237,19 @@ def test_process_instance_shows_its_version_and_the_waiting_approvals(api):
 
 
 def test_finished_process_instance_has_no_current_tasks(api):
-    no = centralized(api, ("approve", "100000", 12), ("approve", "95000", 12))
+    no = api.submit(region="HK")
+    api.to_approval(no)
+    # approver2 answers first: completed tasks are listed in the order they were completed
+    assert api.approve("approver2", no, "approve", "95000", 12).status_code == 200
+    assert api.approve("approver1", no, "approve", "100000", 12).status_code == 200
     instance_id = api.application("lead_hka", no)["process_instance_id"]
     view = api.get("admin", f"/api/v1/process-instances/{instance_id}").get_json()
     assert view["status"] == "completed"
     assert view["current_tasks"] == []
+    done = view["completed_tasks"]
+    assert [t["completed_at"] for t in done] == sorted(t["completed_at"] for t in done)
+    approvals = [t["completed_by_id"] for t in done if t["task_key"] == "approve"]
+    assert approvals == [api.user_id("approver2"), api.user_id("approver1")]
 
 
 def test_process_instances_are_for_analysts_and_admins_only(api):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -18,7 +19,7 @@ from sqlalchemy import bindparam, select, update
 
 from app.extensions import db
 from app.fastsql import Hot
-from app.models import Application, User, user_roles
+from app.models import Application, LoanProduct, User, user_roles
 from app.models.base import utcnow
 from app.public.validators import PHONE, id_number_problem
 from app.workflow.registry import FormContext, form
@@ -354,7 +355,38 @@ def _within_product(clean: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     return clean
 
 
-@form("approve", _describe(*_DECISION_FIELDS), approval=True)
+_PRODUCT_LIMITS = Hot(
+    select(
+        LoanProduct.__table__.c.min_amount,
+        LoanProduct.__table__.c.max_amount,
+        LoanProduct.__table__.c.min_term,
+        LoanProduct.__table__.c.max_term,
+    ).where(LoanProduct.__table__.c.code == bindparam("code_"))
+)
+
+
+def _with_limits(describe: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A decision form's description with the product's range for amount and term (the
+    server refuses values outside it) and when they are needed: only to approve."""
+
+    def described(data: dict[str, Any]) -> dict[str, Any]:
+        base = describe(data)
+        limits = _PRODUCT_LIMITS.execute({"code_": data["product_code"]}).first() if data.get("product_code") else None
+        for item in base["fields"]:
+            if item["name"] == "amount":
+                item["required_when"] = {"decision": "approve"}
+                if limits is not None:
+                    item["min"], item["max"] = f"{limits.min_amount:.2f}", f"{limits.max_amount:.2f}"
+            elif item["name"] == "term_months":
+                item["required_when"] = {"decision": "approve"}
+                if limits is not None:
+                    item["min"], item["max"] = limits.min_term, limits.max_term
+        return base
+
+    return described
+
+
+@form("approve", _with_limits(_describe(*_DECISION_FIELDS)), approval=True)
 def approve(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """One approver's independent answer; amount and term are required when approving."""
     return _within_product(_load(DecisionForm, payload), ctx)
@@ -406,7 +438,7 @@ class SupervisorForm(Schema):
     comment = fields.String(load_default="", validate=validate.Length(max=2000))
 
 
-@form("supervisor_decide", _describe_supervisor, approval=True, needs_data=True)
+@form("supervisor_decide", _with_limits(_describe_supervisor), approval=True, needs_data=True)
 def supervisor_decide(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """The supervisor enters the escalated value(s); the already decided one is kept."""
     clean = _load(SupervisorForm, payload)
@@ -496,7 +528,7 @@ class CommitteeDecisionForm(DecisionForm):
 
 @form(
     "record_committee_decision",
-    _describe(*_DECISION_FIELDS[:3], ("minutes", "string", False, {}), _DECISION_FIELDS[3]),
+    _with_limits(_describe(*_DECISION_FIELDS[:3], ("minutes", "string", False, {}), _DECISION_FIELDS[3])),
     approval=True,
 )
 def record_committee_decision(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:

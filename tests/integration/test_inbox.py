@@ -4,6 +4,7 @@ the internal-network rule for approvals, and concurrent completion."""
 from __future__ import annotations
 
 import threading
+from decimal import Decimal
 from datetime import datetime, timedelta
 
 import pytest
@@ -522,3 +523,15 @@ def test_the_lead_assigning_an_officer_is_offered_the_teams_officers(api):
         [api.user_id("officer_hka1"), api.user_id("officer_hka2")]
     )
     assert all(choice["label"] for choice in field["choices"])
+
+
+def test_an_approval_form_states_the_products_range_and_when_amount_and_term_are_needed(api):
+    no = api.submit(region="HK", product_code="BIZ-IF")
+    api.to_approval(no)
+    task = api.task("approver1", no, "approve")
+    fields = {f["name"]: f for f in _task_detail(api, "approver1", task["id"])["form"]["fields"]}
+    assert fields["amount"]["required_when"] == {"decision": "approve"}
+    too_much = {"decision": "approve", "amount": str(int(Decimal(fields["amount"]["max"])) + 1), "term_months": 12}
+    response = api.post("approver1", f"/api/v1/tasks/{task['id']}/complete", json={**too_much, "comment": ""})
+    assert response.status_code == 422 and "amount" in response.get_json()["error"]["fields"]
+    assert fields["term_months"]["min"] >= 1 and fields["term_months"]["max"] >= 12

@@ -47,7 +47,7 @@ _BPMN_EXPRESSIONS = (
     ("preScript", SPIFF_NS, "exec"),
     ("postScript", SPIFF_NS, "exec"),
 )
-_EXPRESSION_PROPERTIES = ("assignee",)
+_EXPRESSION_PROPERTIES = ("assignee", "due_from")
 
 
 @dataclass

@@ -97,6 +97,24 @@ def _properties(task: Any) -> dict[str, str]:
     return (getattr(task.task_spec, "extensions", None) or {}).get("properties", {})
 
 
+def _due_from(task: Any, expression: str | None, now: datetime) -> datetime:
+    """Where a task's `due` period starts: now, or — with a `due_from` property — the later
+    of now and the time its expression gives (e.g. the registered meeting time, so the
+    committee's record is not overdue before the meeting). A missing or unreadable time
+    falls back to now: a deadline must not stop the process."""
+    if not expression:
+        return now
+    try:
+        value = sandbox.evaluate(expression, task.data)
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except Exception:  # any failure of the data means "no later start"
+        log.warning("due_from of %s gave no time; the deadline counts from now", task.task_spec.bpmn_id)
+        return now
+    if moment.tzinfo is None:
+        return now
+    return max(now, moment)
+
+
 def _project(workflow: Any, definition: DefinitionInfo, now: datetime, completed: str | None = None) -> Projection:
     """Compare the workflow's waiting points with what the projection already holds
     (`completed` is the task the caller already closed in the inbox)."""
@@ -125,6 +143,7 @@ def _project(workflow: Any, definition: DefinitionInfo, now: datetime, completed
                 raise WorkflowFailure(task.task_spec.bpmn_id, f"assignee expression gave {value!r}, not a user id")
             assignee = value
         due = parse_duration(props.get("due", ""))
+        due_from = _due_from(task, props.get("due_from"), now)
         projection.new_tasks.append(
             {
                 "spiff_task_id": spiff_id,
@@ -141,7 +160,7 @@ def _project(workflow: Any, definition: DefinitionInfo, now: datetime, completed
                 "status": "open",
                 "priority": int(props.get("priority", 50)),
                 "created_at": now,
-                "due_at": now + due if due else None,
+                "due_at": due_from + due if due else None,
             }
         )
         projection.stage = props.get("stage") or projection.stage

@@ -314,3 +314,24 @@ def test_an_instance_advanced_by_another_process_is_reloaded_from_its_row(api, f
     assert api.approve("approver2", no, "approve", "95000", 12).status_code == 200
     assert api.application("lead_hka", no)["stage"] == "approval"
     assert supervisor_task(api, no)["task_key"] == "supervisor_decide"
+
+
+def test_the_committee_record_falls_due_after_the_meeting_not_before(api):
+    from datetime import timedelta
+
+    from tests.conftest import BEIJING
+
+    no = api.submit(region="SY")
+    api.to_approval(no, lead="lead_sya", officer="officer_sya1")
+    meeting = (datetime.now(BEIJING) + timedelta(days=10)).replace(microsecond=0)
+    form = {"meeting_at": meeting.isoformat(), "members": ["王委员"]}
+    assert api.complete("lead_sya", no, "register_committee", form, "candidate").status_code == 200
+    record = api.task("lead_sya", no, "record_committee_decision", "candidate")
+    assert datetime.fromisoformat(record["due_at"]) == meeting + timedelta(days=3)
+
+    earlier = api.submit(region="SY")
+    api.to_approval(earlier, lead="lead_sya", officer="officer_sya1")
+    assert api.complete("lead_sya", earlier, "register_committee", COMMITTEE, "candidate").status_code == 200
+    record = api.task("lead_sya", earlier, "record_committee_decision", "candidate")
+    due = datetime.fromisoformat(record["due_at"]) - datetime.fromisoformat(record["created_at"])
+    assert due == timedelta(days=3)  # a meeting already held: three days from now

@@ -4,8 +4,8 @@ the internal-network rule for approvals, and concurrent completion."""
 from __future__ import annotations
 
 import threading
-from decimal import Decimal
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from conftest import VISITED_AT

@@ -1,0 +1,37 @@
+"""`english_only`: the English part of the product's "中文 (English)" messages."""
+
+import pytest
+
+from app.messages import english_only
+
+
+@pytest.mark.parametrize(
+    ("text", "english"),
+    [
+        ("须为整数 (not a valid integer)", "not a valid integer"),
+        ("item 2: 须为整数 (not a valid integer)", "item 2: not a valid integer"),
+        ("须为以下之一 (must be one of): approve, reject", "must be one of: approve, reject"),
+        ("XML 格式错误，第 3 行 (malformed XML: bad tag, line 3)", "malformed XML: bad tag, line 3"),
+        ("流程文件无法解析 (a.bpmn (line 3): bad)", "a.bpmn (line 3): bad"),
+        (
+            "流程文件校验未通过 (deployment refused) — a.bpmn: 元素 'x' 的表达式不安全或无效 (element 'x': import in `f('y')`)",
+            "deployment refused — a.bpmn: element 'x': import in `f('y')`",
+        ),
+        ("征信报告暂不可用：未配置征信系统 (credit report unavailable)", "credit report unavailable"),
+    ],
+)
+def test_the_english_part_is_taken_with_the_neutral_text_around_it(text, english):
+    assert english_only(text) == english
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Not found (task)",  # already English
+        "只接受照片 (JPEG/PNG) 或 PDF",  # brackets inside a Chinese sentence are not a translation
+        "请选择文件",  # no English at all: better Chinese than nothing
+        "",
+    ],
+)
+def test_text_that_is_not_made_of_pairs_is_left_as_it_is(text):
+    assert english_only(text) == text

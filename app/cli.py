@@ -106,6 +106,18 @@ def register(app: Flask) -> None:
         db.session.commit()
         click.echo(f"outbox row {outbox_id} queued again")
 
+    @outbox.command("failed")
+    def failed_command() -> None:
+        """List the incidents: outbox rows that used up their attempts."""
+        from app.workflow import outbox as box
+
+        rows = box.failed_rows()
+        for row in rows:
+            click.echo(
+                f"{row.id}\tinstance {row.instance_id}\t{row.operation}\t{row.attempts} attempts\t{row.last_error}"
+            )
+        click.echo(f"{len(rows)} failed row(s); `flask --app wsgi outbox retry <id>` queues one again")
+
     @outbox.command("relay")
     def relay_command() -> None:
         """Run the periodic jobs once: relay due outbox rows, escalate overdue tasks."""

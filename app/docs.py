@@ -214,4 +214,7 @@ class InstanceDoc(Schema):
     current_tasks = fields.List(fields.Nested(CurrentTaskDoc))
     completed_tasks = fields.List(fields.Nested(CompletedTaskDoc))
     history = fields.List(fields.Nested(StageDoc))
-    pending_effects = fields.Integer()
+    pending_effects = fields.Integer(metadata={"description": "service tasks waiting to run"})
+    failed_effects = fields.List(
+        fields.Dict(), metadata={"description": "service tasks that used up their attempts (incidents)"}
+    )

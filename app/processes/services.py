@@ -15,7 +15,7 @@ from app.extensions import db
 from app.loans.services import in_scope
 from app.models import Application, HumanTask, ProcessDefinition, ProcessInstance, StageEntry
 from app.processes.inputs import check_inputs
-from app.workflow import decisions, runtime, sandbox
+from app.workflow import decisions, outbox, runtime, sandbox
 
 log = logging.getLogger(__name__)
 
@@ -156,5 +156,16 @@ def instance_view(instance_id: int, who: Caller) -> dict[str, Any]:
             if t.status == "completed" and t.completed_at
         ],
         "pending_effects": runtime.open_outbox_count(instance.id),
+        # Service tasks that used up their attempts: the instance waits for an administrator.
+        "failed_effects": [
+            {
+                "id": row.id,
+                "operation": row.operation,
+                "attempts": row.attempts,
+                "last_error": row.last_error,
+                "retry": f"flask --app wsgi outbox retry {row.id}",
+            }
+            for row in outbox.failed_rows(instance.id)
+        ],
         "history": history,
     }

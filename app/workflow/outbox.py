@@ -3,7 +3,11 @@
 Each row runs in its own transaction, exactly once: the row is locked and must still be
 pending; the handler gets the outbox id as its idempotency key. A failure is recorded
 with a backoff; after `MAX_ATTEMPTS` the row becomes an incident (status `failed`),
-visible and retryable by an administrator.
+visible (`GET /process-instances/{id}` → `failed_effects`, `flask outbox failed`) and
+retryable by an administrator. A lost database connection is not the service failing:
+it puts the row back for a retry without counting an attempt (a flapping database, or a
+reset that each worker process meets on its own pooled connection, must not use up a
+healthy disbursement's attempts).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from datetime import timedelta
 
 from flask import g
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import DBAPIError
 
 from app.extensions import db
 from app.fastsql import Hot
@@ -24,6 +29,7 @@ from app.workflow.specs import REGISTRY
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
+RECONNECT_DELAY = timedelta(seconds=5)
 STALE_AFTER = timedelta(seconds=30)
 
 
@@ -96,17 +102,29 @@ def run_one(outbox_id: int, instance_id: int | None = None) -> list[tuple[int, i
     return g.pop("ydx_outbox", [])
 
 
+def _connection_lost(exc: Exception) -> bool:
+    """The database connection broke under the attempt (SQLAlchemy's disconnect test)."""
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
 def _record_failure(outbox_id: int, exc: Exception) -> None:
-    log.warning("outbox %s failed: %s", outbox_id, exc, exc_info=True)
+    lost = _connection_lost(exc)
+    if lost:
+        log.warning("outbox %s: database connection lost (%s); retried without counting an attempt", outbox_id, exc)
     row = db.session.get(Outbox, outbox_id)
     if row is None:
         return
-    row.attempts += 1
     row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-    if row.attempts >= MAX_ATTEMPTS:
-        row.status = "failed"
+    if lost:
+        row.available_at = utcnow() + RECONNECT_DELAY
     else:
-        row.available_at = utcnow() + timedelta(seconds=5 * 2**row.attempts)
+        row.attempts += 1
+        if row.attempts >= MAX_ATTEMPTS:
+            row.status = "failed"
+            log.error("outbox %s failed for good after %s attempts (an incident): %s", outbox_id, row.attempts, exc)
+        else:
+            log.warning("outbox %s failed (attempt %s): %s", outbox_id, row.attempts, exc, exc_info=True)
+            row.available_at = utcnow() + timedelta(seconds=5 * 2**row.attempts)
     db.session.commit()
 
 
@@ -129,6 +147,14 @@ def due_ids(limit: int = 100) -> list[int]:
             .limit(limit)
         )
     )
+
+
+def failed_rows(instance_id: int | None = None) -> list[Outbox]:
+    """Incidents: rows that used up their attempts (of one instance, or all)."""
+    query = select(Outbox).where(Outbox.status == "failed").order_by(Outbox.id)
+    if instance_id is not None:
+        query = query.where(Outbox.instance_id == instance_id)
+    return list(db.session.scalars(query))
 
 
 def retry_failed(outbox_id: int) -> bool:

@@ -85,3 +85,62 @@ def test_a_retried_disbursement_finds_the_loan_it_made_instead_of_making_another
         again = create_loan(loan.application_id, Decimal("100000"), 12, loan.start_date)
         assert (again.id, again.apr) == (loan.id, loan.apr)
         assert len(db.session.scalars(select(Loan)).all()) == 1
+
+
+def test_a_lost_database_connection_does_not_use_up_the_attempts(api, fresh, monkeypatch):
+    """A real disconnect: the handler's own backend is terminated by PostgreSQL."""
+    from sqlalchemy import text
+
+    with fresh.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("a server-side disconnect needs PostgreSQL")
+    real = registry.SERVICES["credit_lookup_service"]
+
+    def disconnected(call):  # type: ignore[no-untyped-def]
+        db.session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        return real(call)
+
+    monkeypatch.setitem(registry.SERVICES, "credit_lookup_service", disconnected)
+    no = api.submit()
+    api.to_approval(no)
+    with fresh.app_context():
+        for _ in range(outbox.MAX_ATTEMPTS + 1):  # more losses than attempts
+            row = db.session.scalars(select(Outbox).where(Outbox.operation == "credit_lookup_service")).one()
+            assert (row.status, row.attempts) == ("pending", 0)
+            assert "terminating connection" in row.last_error
+            db.session.execute(update(Outbox).where(Outbox.id == row.id).values(available_at=utcnow()))
+            db.session.commit()
+            outbox.run_inline([(row.id, row.instance_id)])
+            db.session.expire_all()
+        monkeypatch.setitem(registry.SERVICES, "credit_lookup_service", real)
+        db.session.execute(update(Outbox).where(Outbox.id == row.id).values(available_at=utcnow()))
+        db.session.commit()
+        outbox.run_inline([(row.id, row.instance_id)])
+        db.session.expire_all()
+        assert db.session.get(Outbox, row.id).status == "done"
+        assert _approvals(no) == 2
+
+
+def test_a_service_that_used_up_its_attempts_shows_on_the_instance_and_in_the_cli(api, fresh, monkeypatch):
+    def unavailable(call):  # type: ignore[no-untyped-def]
+        raise ConnectionError("credit bureau unreachable")
+
+    monkeypatch.setitem(registry.SERVICES, "credit_lookup_service", unavailable)
+    no = api.submit()
+    api.to_approval(no)
+    with fresh.app_context():
+        row = db.session.scalars(select(Outbox).where(Outbox.operation == "credit_lookup_service")).one()
+        for _ in range(outbox.MAX_ATTEMPTS - 1):
+            db.session.execute(update(Outbox).where(Outbox.id == row.id).values(available_at=utcnow()))
+            db.session.commit()
+            outbox.run_inline([(row.id, row.instance_id)])
+        db.session.expire_all()
+        assert db.session.get(Outbox, row.id).status == "failed"
+        instance_id = row.instance_id
+    view = api.get("analyst", f"/api/v1/process-instances/{instance_id}").get_json()
+    assert view["pending_effects"] == 0
+    assert [(e["id"], e["operation"], e["attempts"]) for e in view["failed_effects"]] == [
+        (row.id, "credit_lookup_service", outbox.MAX_ATTEMPTS)
+    ]
+    listed = fresh.test_cli_runner().invoke(args=["outbox", "failed"])
+    assert listed.exit_code == 0 and f"{row.id}\tinstance {instance_id}\tcredit_lookup_service" in listed.output

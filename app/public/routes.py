@@ -7,7 +7,7 @@ from typing import Any
 from flask import request
 
 from app.hardening import Blueprint
-from app.public import services
+from app.public import idempotency, services
 from app.public.schemas import ApplicationForm, StatusArgs, StatusSchema, SubmittedSchema
 
 blp = Blueprint("public", __name__, url_prefix="/api/v1/public", description="客户申请 Customer applications")
@@ -21,12 +21,28 @@ def _throttle() -> None:
 
 
 @blp.route("/applications", methods=["POST"])
+@blp.doc(
+    parameters=[
+        {
+            "in": "header",
+            "name": "Idempotency-Key",
+            "required": False,
+            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+            "description": "repeat a submission safely: the same key and body answer the first application (24 h)",
+        }
+    ]
+)
 @blp.arguments(ApplicationForm())
 @blp.response(201, SubmittedSchema)
 def submit(form: dict[str, Any]):  # type: ignore[no-untyped-def]
-    """Submit a loan application; both consents must be `true`."""
-    application = services.submit_with_retry(form)
-    return {"application_no": application.application_no, "status": application.stage}
+    """Submit a loan application; both consents must be `true`. With an `Idempotency-Key`
+    header a repeated request answers the application the first one made."""
+
+    def submit_once() -> dict[str, Any]:
+        application = services.submit_with_retry(form)
+        return {"application_no": application.application_no, "status": application.stage}
+
+    return idempotency.guarded(form, submit_once)
 
 
 @blp.route("/applications/<application_no>")

@@ -37,6 +37,22 @@ def test_login_throttle_is_shared_by_web_nodes_through_redis(fresh, redis_db):
     assert int(refused.headers["Retry-After"]) > 0
 
 
+def test_an_idempotency_key_is_shared_by_web_nodes_through_redis(fresh, redis_db):
+    from tests.conftest import application_body
+
+    node_a = make_app(REDIS_URL=REDIS_URL).test_client()
+    node_b = make_app(REDIS_URL=REDIS_URL).test_client()
+    headers = {"Idempotency-Key": "c0ffee-0001"}
+    first = node_a.post("/api/v1/public/applications", json=application_body(), headers=headers)
+    again = node_b.post("/api/v1/public/applications", json=application_body(), headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.get_json() == first.get_json()
+    assert redis_db.ttl("ydx:idem:submit:c0ffee-0001") > 3600
+    down = make_app(REDIS_URL="redis://127.0.0.1:6390/0").test_client()  # Redis unreachable: no guard, no failure
+    alone = down.post("/api/v1/public/applications", json=application_body(), headers=headers)
+    assert alone.status_code == 201
+
+
 def test_health_reports_redis(fresh, redis_db):
     body = make_app(REDIS_URL=REDIS_URL).test_client().get("/api/v1/health").get_json()
     assert body["checks"] == {"database": "ok", "redis": "ok"}

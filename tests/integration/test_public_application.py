@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -276,3 +277,61 @@ def test_invalid_submissions_and_lookups_count_toward_the_limit(fresh):
     finally:
         with limited.app_context():
             database.engine.dispose()
+
+
+# --- Idempotency-Key ----------------------------------------------------------------
+
+
+def test_a_repeated_submission_with_the_same_key_answers_the_first_application(client):
+    headers = {"Idempotency-Key": "3f1c2a9e-7d4b-4c1e-9a55-0b6e2d8f1a77"}
+    first = client.post(URL, json=application_body(), headers=headers)
+    again = client.post(URL, json=application_body(), headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.get_json() == first.get_json()
+    other = client.post(URL, json=application_body(), headers={"Idempotency-Key": "another-key"})
+    assert other.status_code == 201 and other.get_json()["application_no"] != first.get_json()["application_no"]
+    unguarded = client.post(URL, json=application_body())
+    assert unguarded.get_json()["application_no"] not in {
+        first.get_json()["application_no"],
+        other.get_json()["application_no"],
+    }
+
+
+def test_a_key_used_with_another_body_or_malformed_is_refused(client):
+    headers = {"Idempotency-Key": "key-1"}
+    assert client.post(URL, json=application_body(), headers=headers).status_code == 201
+    changed = client.post(URL, json=application_body(amount="50000"), headers=headers)
+    assert changed.status_code == 422 and "Idempotency-Key" in changed.get_json()["error"]["fields"]
+    bad = client.post(URL, json=application_body(), headers={"Idempotency-Key": "not a key!"})
+    assert bad.status_code == 400 and "Idempotency-Key" in bad.get_json()["error"]["fields"]
+
+
+def test_a_refused_submission_leaves_its_key_free_for_the_corrected_one(client):
+    headers = {"Idempotency-Key": "key-2"}
+    assert client.post(URL, json=application_body(amount="-1"), headers=headers).status_code == 422
+    assert client.post(URL, json=application_body(), headers=headers).status_code == 201
+
+
+def test_concurrent_repeats_of_one_key_make_one_application(fresh):
+    from app.extensions import db as database
+    from app.models import Application
+
+    client = fresh.test_client()
+    headers = {"Idempotency-Key": "key-3"}
+    answers: list[tuple[int, str | None]] = []
+    start = threading.Barrier(6)
+
+    def submit() -> None:
+        start.wait()
+        response = client.post(URL, json=application_body(), headers=headers)
+        answers.append((response.status_code, (response.get_json().get("application_no"))))
+
+    threads = [threading.Thread(target=submit) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {status for status, _ in answers} <= {201, 409}
+    assert len({no for status, no in answers if status == 201}) == 1
+    with fresh.app_context():
+        assert database.session.query(Application).count() == 1

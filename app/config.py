@@ -64,7 +64,7 @@ def load_config(instance_path: Path, env: os._Environ[str] | dict[str, str] | No
         "YDX_PUBLIC_SUBMIT_LIMIT": int(env.get("YDX_PUBLIC_SUBMIT_LIMIT", "300")),
         "YDX_PUBLIC_SUBMIT_WINDOW_SECONDS": int(env.get("YDX_PUBLIC_SUBMIT_WINDOW_SECONDS", "60")),
         "YDX_MASKED_SEARCH_LIMIT": int(env.get("YDX_MASKED_SEARCH_LIMIT", "30")),
-        "YDX_MASKED_SEARCH_WINDOW_SECONDS": int(env.get("YDX_MASKED_SEARCH_WINDOW_SECONDS", "60")),
+        "YDX_MASKED_SEARCH_WINDOW_SECONDS": int(env.get("YDX_MASKED_SEARCH_WINDOW_SECONDS", "600")),
         "YDX_PASSWORD_HASH_METHOD": env.get("YDX_PASSWORD_HASH_METHOD", "scrypt"),
         "YDX_CONSENT_TEXT_VERSION": env.get("YDX_CONSENT_TEXT_VERSION", "pipl-consent-2026-01"),
         "YDX_CREDIT_AUTH_TEXT_VERSION": env.get("YDX_CREDIT_AUTH_TEXT_VERSION", "credit-auth-2026-01"),

@@ -7,7 +7,15 @@ Money is a decimal string, times ISO-8601 with offset (api.md conventions).
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import INCLUDE, Schema, fields
+
+
+class _Doc(Schema):
+    """Documentation only: an answer may carry keys beyond those listed (the OpenAPI
+    document says `additionalProperties: true`), as answers grow compatibly."""
+
+    class Meta:
+        unknown = INCLUDE
 
 
 def _money() -> fields.String:
@@ -18,29 +26,29 @@ def _time() -> fields.String:
     return fields.String(metadata={"format": "date-time"})
 
 
-class HealthDoc(Schema):
+class HealthDoc(_Doc):
     status = fields.String(metadata={"description": "ok | degraded (503)"})
     checks = fields.Dict(keys=fields.String(), values=fields.String())
     mode = fields.String(metadata={"description": "the database in use: postgresql | sqlite"})
 
 
-class UserDoc(Schema):
+class UserDoc(_Doc):
     id = fields.Integer()
     username = fields.String()
     roles = fields.List(fields.String())
     team_id = fields.Integer(allow_none=True)
 
 
-class LoginDoc(Schema):
+class LoginDoc(_Doc):
     token = fields.String(metadata={"description": "send as Authorization: Bearer <token>"})
     user = fields.Nested(UserDoc)
 
 
-class StatusDoc(Schema):
+class StatusDoc(_Doc):
     status = fields.String()
 
 
-class ApplicationItemDoc(Schema):
+class ApplicationItemDoc(_Doc):
     application_no = fields.String()
     stage = fields.String(
         metadata={"description": "pending_assignment | onsite_visit | collecting | approval | disbursement | rejected"}
@@ -53,18 +61,18 @@ class ApplicationItemDoc(Schema):
     updated_at = _time()
 
 
-class ApplicationPageDoc(Schema):
+class ApplicationPageDoc(_Doc):
     items = fields.List(fields.Nested(ApplicationItemDoc))
     total = fields.Integer()
 
 
-class StageDoc(Schema):
+class StageDoc(_Doc):
     stage = fields.String()
     actor_id = fields.Integer(allow_none=True)
     at = _time()
 
 
-class ApprovalDoc(Schema):
+class ApprovalDoc(_Doc):
     approver_id = fields.Integer()
     decision = fields.String(metadata={"description": "approve | reject"})
     amount = _money()
@@ -72,7 +80,7 @@ class ApprovalDoc(Schema):
     comment = fields.String()
 
 
-class DecisionDoc(Schema):
+class DecisionDoc(_Doc):
     outcome = fields.String(metadata={"description": "approved | rejected"})
     final_amount = fields.String(allow_none=True, metadata={"format": "decimal"})
     final_term = fields.Integer(allow_none=True)
@@ -82,7 +90,7 @@ class DecisionDoc(Schema):
     term_strategy = fields.String(allow_none=True, metadata={"description": "median | escalate, supervisor, committee"})
 
 
-class MaskedPersonDoc(Schema):
+class MaskedPersonDoc(_Doc):
     name = fields.String()
     phone = fields.String()
     masked = fields.Boolean()
@@ -94,11 +102,12 @@ class CustomerDoc(MaskedPersonDoc):
     region_id = fields.Integer()
 
 
-class AttachmentDoc(Schema):
+class AttachmentDoc(_Doc):
     id = fields.Integer()
     sha256 = fields.String()
     content_type = fields.String()
     size = fields.Integer()
+    filename = fields.String()
 
 
 class ApplicationDetailDoc(ApplicationItemDoc):
@@ -123,12 +132,12 @@ class ApplicationDetailDoc(ApplicationItemDoc):
     loan_id = fields.Integer(allow_none=True)
 
 
-class CustomerPageDoc(Schema):
+class CustomerPageDoc(_Doc):
     items = fields.List(fields.Nested(CustomerDoc))
     total = fields.Integer()
 
 
-class CustomerApplicationDoc(Schema):
+class CustomerApplicationDoc(_Doc):
     application_no = fields.String()
     stage = fields.String()
     amount = _money()
@@ -139,7 +148,7 @@ class CustomerDetailDoc(CustomerDoc):
     applications = fields.List(fields.Nested(CustomerApplicationDoc))
 
 
-class LoanDoc(Schema):
+class LoanDoc(_Doc):
     id = fields.Integer()
     principal = _money()
     annual_rate = fields.String(metadata={"format": "decimal", "description": "a fraction: 0.12 is 12 %"})
@@ -151,7 +160,7 @@ class LoanDoc(Schema):
     core_status = fields.String()
 
 
-class InstallmentDoc(Schema):
+class InstallmentDoc(_Doc):
     seq = fields.Integer()
     due_date = fields.Date()
     principal = _money()
@@ -160,7 +169,7 @@ class InstallmentDoc(Schema):
     balance = _money()
 
 
-class VersionDoc(Schema):
+class VersionDoc(_Doc):
     kind = fields.String(metadata={"description": "process | decision"})
     key = fields.String()
     version = fields.Integer()
@@ -172,23 +181,23 @@ class VersionDoc(Schema):
     deployed_at = _time()
 
 
-class VersionPageDoc(Schema):
+class VersionPageDoc(_Doc):
     items = fields.List(fields.Nested(VersionDoc))
     total = fields.Integer()
 
 
-class DeploymentDoc(Schema):
+class DeploymentDoc(_Doc):
     created = fields.List(fields.Nested(VersionDoc))
     unchanged = fields.Boolean(metadata={"description": "true when every file equals its newest version"})
 
 
-class EvaluationDoc(Schema):
+class EvaluationDoc(_Doc):
     decision_id = fields.String()
     version = fields.Integer()
     outputs = fields.Dict(metadata={"example": {"strategy": "lowest", "final_amount": "95000.00"}})
 
 
-class InstanceTaskDoc(Schema):
+class InstanceTaskDoc(_Doc):
     id = fields.Integer()
     task_key = fields.String()
 
@@ -203,7 +212,7 @@ class CompletedTaskDoc(InstanceTaskDoc):
     completed_by_id = fields.Integer(allow_none=True)
 
 
-class InstanceDoc(Schema):
+class InstanceDoc(_Doc):
     id = fields.Integer()
     business_key = fields.String()
     process_key = fields.String()

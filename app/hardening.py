@@ -29,11 +29,11 @@ class MalformedJSON(ValueError):
 def bad_text(value: str) -> str | None:
     """Why a string cannot be stored (NUL, lone surrogate), or None."""
     if "\x00" in value:
-        return "不允许 NUL 字符 (NUL characters are not allowed)"
+        return "NUL characters are not allowed"
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        return "无效的 Unicode 字符 (invalid Unicode: a lone surrogate)"
+        return "invalid Unicode: a lone surrogate"
     return None
 
 
@@ -166,7 +166,11 @@ def init_app(app: Flask) -> None:
                 texts.extend((key, value))
         problem = bad_text("".join(texts))  # one check of everything: the message names no part
         if problem:
-            raise ApiError("bad_request", problem, 400)
+            raise ApiError(
+                "bad_request",
+                f"请求中有无法保存的字符 (the request holds characters that cannot be stored: {problem})",
+                400,
+            )
         if request.content_length and request.content_length > MAX_JSON_BYTES and request.is_json:
             raise ApiError("too_large", "JSON 请求体过大 (JSON body too large)", 413)
         if request.path.startswith("/api/"):

@@ -15,6 +15,13 @@ from marshmallow import Schema, fields, validate
 
 _CHINESE = re.compile("[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 _SEPARATORS = re.compile(r"(?:: |：| — |; |；)")
+_CHINESE_RUN = re.compile("[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+")
+
+
+def _foreign(english: str, chinese: str) -> bool:
+    """Chinese in the English part that is not a name quoted from the Chinese part (a file
+    or element called 贷款流程 appears in both)."""
+    return any(run not in chinese for run in _CHINESE_RUN.findall(english))
 
 
 def _closing(text: str, start: int) -> int:
@@ -36,6 +43,7 @@ def english_only(text: str) -> str:
     if not _CHINESE.search(text):
         return text
     out: list[str] = []
+    neutral: list[str] = []  # the text kept around the pairs: no Chinese may be left in it
     segment = 0  # where the text not yet copied starts
     search = 0
     while (opening := text.find(" (", search)) != -1:
@@ -46,16 +54,17 @@ def english_only(text: str) -> str:
         english = text[opening + 2 : closing]
         after = _SEPARATORS.search(text, closing + 1)
         trailing = text[closing + 1 : after.start() if after else len(text)]
-        if chinese is None or _CHINESE.search(english) or _CHINESE.search(trailing):
+        if chinese is None or _foreign(english, text[chinese.start() : opening]) or _CHINESE.search(trailing):
             search = opening + 2
             continue
         separators = list(_SEPARATORS.finditer(text, segment, chinese.start()))
         keep = separators[-1].end() if separators else segment  # neutral text before the Chinese
         out.append(text[segment:keep] + english)
+        neutral.append(text[segment:keep])
         segment = search = closing + 1
     out.append(text[segment:])
-    result = "".join(out)
-    return text if _CHINESE.search(result) else result
+    neutral.append(text[segment:])
+    return text if any(_CHINESE.search(part) for part in neutral) else "".join(out)
 
 
 def english_messages(value: Any) -> Any:

@@ -18,6 +18,7 @@ from app.extensions import db
 from app.fastsql import Hot
 from app.models import Application, Customer, LoanProduct, Region, StageEntry, Team, team_approvers
 from app.models.base import utcnow
+from app.ratelimit import counter
 from app.ratelimit import throttle as throttle_key
 from app.requestctx import client_ip
 from app.workflow import runtime
@@ -132,10 +133,12 @@ def _product(place: Any, code: str | None) -> Any:
 def _check_limits(product: Any, form: dict[str, Any]) -> None:
     fields: dict[str, list[str]] = {}
     if not product.min_amount <= form["amount"] <= product.max_amount:
-        fields["amount"] = [f"须在 {product.min_amount} 至 {product.max_amount} 元之间 (outside the product's range)"]
+        fields["amount"] = [
+            f"须在 {product.min_amount} 至 {product.max_amount} 元之间 (must be {product.min_amount} to {product.max_amount} yuan for this product)"
+        ]
     if not product.min_term <= form["term_months"] <= product.max_term:
         fields["term_months"] = [
-            f"须在 {product.min_term} 至 {product.max_term} 个月之间 (outside the product's range)"
+            f"须在 {product.min_term} 至 {product.max_term} 个月之间 (must be {product.min_term} to {product.max_term} months for this product)"
         ]
     if fields:
         raise ApiError("validation_error", _("金额或期限超出产品范围"), 422, fields=fields)
@@ -264,12 +267,26 @@ def submit(form: dict[str, Any]) -> Submitted:
     return Submitted(application_no, stage)
 
 
+STATUS_MISSES_PER_APPLICATION = 10
+STATUS_MISS_WINDOW = 3600
+
+
 def status(application_no: str, phone: str) -> Application:
-    """The application if the phone matches its customer; 404 otherwise (no enumeration)."""
+    """The application if the phone matches its customer; 404 otherwise (no enumeration).
+    Wrong phones for one application number are limited (10 an hour, from any address):
+    someone who knows the number and a masked phone (`138****5678`) must not try the
+    hidden digits one by one."""
+    key = f"ydx:public:status-miss:{application_no[:32]}"
+    store = counter()
+    if store.get(key) >= STATUS_MISSES_PER_APPLICATION:
+        raise ApiError(
+            "too_many_requests", _("请求过于频繁，请稍后再试"), 429, headers={"Retry-After": str(store.ttl(key))}
+        )
     application = db.session.scalar(
         select(Application).where(Application.application_no == application_no, Application.applicant_phone == phone)
     )
     if application is None:
+        store.incr(key, STATUS_MISS_WINDOW)
         raise not_found("application")
     return application
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from datetime import date
 
-PHONE = re.compile(r"^1[3-9]\d{9}$")
-_ID = re.compile(r"^\d{17}[\dX]$")
+# ASCII digits and the end of the text: `\d` would take full-width and other scripts'
+# digits and `$` a trailing newline, storing numbers no SMS gateway or search can use.
+PHONE = re.compile(r"^1[3-9][0-9]{9}\Z")
+_ID = re.compile(r"^[0-9]{17}[0-9X]\Z")
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
 

@@ -343,12 +343,12 @@ def _within_product(clean: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     if product is not None and clean.get("amount") is not None:
         if not product.min_amount <= Decimal(str(clean["amount"])) <= product.max_amount:
             problems["amount"] = [
-                f"须在 {product.min_amount} 至 {product.max_amount} 元之间 (outside the product's range)"
+                f"须在 {product.min_amount} 至 {product.max_amount} 元之间 (must be {product.min_amount} to {product.max_amount} yuan for this product)"
             ]
     if product is not None and clean.get("term_months") is not None:
         if not product.min_term <= int(clean["term_months"]) <= product.max_term:
             problems["term_months"] = [
-                f"须在 {product.min_term} 至 {product.max_term} 个月之间 (outside the product's range)"
+                f"须在 {product.min_term} 至 {product.max_term} 个月之间 (must be {product.min_term} to {product.max_term} months for this product)"
             ]
     if problems:
         raise ValidationError(problems)
@@ -373,6 +373,8 @@ def _with_limits(describe: Callable[[dict[str, Any]], dict[str, Any]]) -> Callab
         base = describe(data)
         limits = _PRODUCT_LIMITS.execute({"code_": data["product_code"]}).first() if data.get("product_code") else None
         for item in base["fields"]:
+            if "decided" in item:
+                continue  # decided by the rules: nothing to enter, nothing to bound
             if item["name"] == "amount":
                 item["required_when"] = {"decision": "approve"}
                 if limits is not None:
@@ -473,6 +475,8 @@ class Member(fields.Field):
     """A committee member: a staff user id or a name."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int | str:
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+            value = int(value.strip())  # "4" is user 4 (the console sends text), checked like 4
         if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID:
             return value
         if isinstance(value, str) and 1 <= len(value.strip()) <= 64:

@@ -76,7 +76,7 @@ class DeploymentErrors:
             first_file, messages = next(iter(self.fields.items()))
             raise ApiError(
                 "invalid_deployment",
-                f"流程文件校验未通过 (deployment refused) — {first_file}: {messages[0]}",
+                f"流程文件 {first_file} 校验未通过 (deployment of {first_file} refused): {messages[0]}",
                 422,
                 fields=dict(self.fields),
             )

@@ -405,3 +405,13 @@ def test_an_unknown_stage_filter_is_refused_like_an_unknown_scope(api):
     assert response.status_code == 422
     assert list(response.get_json()["error"]["fields"]) == ["stage"]
     assert api.get("lead_hka", "/api/v1/applications?stage=approval").status_code == 200
+
+
+def test_a_real_application_detail_fits_its_published_schema(api):
+    schemas = api.client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    no = api.submit()
+    api.to_approval(no)
+    detail = api.application("lead_hka", no)
+    documented = schemas["ApplicationDetailDoc"]
+    assert set(detail) <= set(documented["properties"]), set(detail) - set(documented["properties"])
+    assert documented["additionalProperties"] is True  # answers may grow compatibly

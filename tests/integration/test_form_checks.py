@@ -223,3 +223,36 @@ def test_a_committee_registration_must_be_plausible(api, change, field):
     assert list(response.get_json()["error"]["fields"]) == [field]
     form = {"meeting_at": MEETING_AT, "members": ["王委员", api.user_id("lead_sya")]}
     assert api.complete("lead_sya", no, "register_committee", form, "candidate").status_code == 200
+
+
+def test_committee_members_sent_as_text_ids_are_checked_as_ids(api):
+    from conftest import MEETING_AT
+
+    no = _committee_waiting(api)
+    lead = api.user_id("lead_sya")
+    for members in ([str(lead), lead], ["999999"]):
+        response = api.complete(
+            "lead_sya", no, "register_committee", {"meeting_at": MEETING_AT, "members": members}, "candidate"
+        )
+        assert response.status_code == 422, (members, response.get_json())
+        assert list(response.get_json()["error"]["fields"]) == ["members"]
+    form = {"meeting_at": MEETING_AT, "members": [str(lead), "王委员"]}
+    assert api.complete("lead_sya", no, "register_committee", form, "candidate").status_code == 200
+
+
+def test_a_product_range_message_names_the_range_in_english_too(client):
+    response = client.post(
+        "/api/v1/public/applications",
+        json=application_body(amount="999", product_code="BIZ-EQ"),
+        headers={"Accept-Language": "en"},
+    )
+    assert response.status_code == 422
+    message = response.get_json()["error"]["fields"]["amount"][0]
+    assert "1000.00" in message and "yuan" in message
+
+
+def test_a_value_the_rules_decided_is_shown_without_bounds_or_conditions(api):
+    no = centralized(api, ("approve", "100000", 12), ("approve", "60000", 13))  # amount escalated, term decided
+    fields = {f["name"]: f for f in supervisor_task(api, no)["form"]["fields"]}
+    assert "decided" in fields["term_months"] and "required_when" not in fields["term_months"]
+    assert fields["amount"]["required_when"] == {"decision": "approve"}

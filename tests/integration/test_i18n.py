@@ -70,3 +70,21 @@ def test_a_malformed_body_is_explained_without_the_interpreters_words(client, bo
     assert reason in message
     for internal in ("sys.", "recursion", "set_int_max_str_digits", "utf-8-sig", "char "):
         assert internal not in message
+
+
+@pytest.mark.parametrize("body", [b'{"username": "gm\\u0000"}', b'{"username": "\\ud800"}'])
+def test_unstorable_characters_are_explained_plainly_in_english(client, body):
+    response = client.post("/api/v1/auth/login", data=body, content_type="application/json", headers=EN)
+    assert response.status_code == 400
+    message = response.get_json()["error"]["message"]
+    assert message.startswith("malformed JSON body: ") and message.count("(") == message.count(")")
+    assert _no_chinese(response.get_json())
+
+
+def test_a_refused_deployment_keeps_a_chinese_file_name_in_english(api):
+    headers = {**api.headers("analyst"), **EN}
+    upload = {"file": (io.BytesIO(b"<broken"), "贷款流程.bpmn")}
+    refused = api.client.post("/api/v1/processes/deployments", data=upload, headers=headers)
+    assert refused.status_code == 422
+    message = refused.get_json()["error"]["message"]
+    assert "贷款流程.bpmn" in message and message.startswith("deployment of")

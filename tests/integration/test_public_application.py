@@ -335,3 +335,27 @@ def test_concurrent_repeats_of_one_key_make_one_application(fresh):
     assert len({no for status, no in answers if status == 201}) == 1
     with fresh.app_context():
         assert database.session.query(Application).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("phone", "１３８００１３８０００"),  # full-width digits
+        ("phone", "13800138000\n"),  # a trailing newline
+        ("phone", "١٣٨٠٠١٣٨٠٠٠"),  # Arabic-Indic digits
+        ("id_number", "１１０１０５１９４９１２３１００２X"),
+        ("id_number", "11010519491231002X\n"),
+    ],
+)
+def test_phone_and_id_number_take_ascii_digits_only(client, field, value):
+    response = client.post(URL, json=application_body(**{field: value}))
+    assert response.status_code == 422, response.get_json()
+    assert list(response.get_json()["error"]["fields"]) == [field]
+
+
+def test_wrong_phones_for_one_application_are_limited_from_any_address(client):
+    no = client.post(URL, json=application_body()).get_json()["application_no"]
+    for guess in range(10):
+        assert client.get(f"{URL}/{no}?phone=1380013{guess:04d}").status_code == 404
+    refused = client.get(f"{URL}/{no}?phone=13800138000", environ_base={"REMOTE_ADDR": "10.9.9.9"})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0

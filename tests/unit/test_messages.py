@@ -18,6 +18,10 @@ from app.messages import english_only
             "deployment refused — a.bpmn: element 'x': import in `f('y')`",
         ),
         ("征信报告暂不可用：未配置征信系统 (credit report unavailable)", "credit report unavailable"),
+        (
+            "流程文件 贷款流程.bpmn 校验未通过 (deployment of 贷款流程.bpmn refused): 元素 '审批' 无效 (element '审批': bad)",
+            "deployment of 贷款流程.bpmn refused: element '审批': bad",
+        ),
     ],
 )
 def test_the_english_part_is_taken_with_the_neutral_text_around_it(text, english):
@@ -30,6 +34,7 @@ def test_the_english_part_is_taken_with_the_neutral_text_around_it(text, english
         "Not found (task)",  # already English
         "只接受照片 (JPEG/PNG) 或 PDF",  # brackets inside a Chinese sentence are not a translation
         "请选择文件",  # no English at all: better Chinese than nothing
+        "元素 'a' 无效 (element '审批': bad)",  # Chinese in the English that the Chinese part does not quote
         "",
     ],
 )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from babel import Locale
-from flask import Flask, g, redirect, request, session, url_for
+from flask import Flask, Request, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -20,12 +20,25 @@ from app.extensions import api, babel, configure_sqlite, db, login_manager, migr
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+class _Request(Request):
+    """`get_json()` on a malformed body answers the same explained 400 as the argument
+    parser (Flask's own is a bare "Bad Request")."""
+
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        if e is None:
+            return super().on_json_loading_failed(e)
+        from app.errors import ApiError
+
+        raise ApiError("bad_request", f"请求体不是有效的 JSON (malformed JSON body: {e})", 400) from e
+
+
 class _Flask(Flask):
     """Flask that remembers, per function, whether a hook or view needs wrapping as async.
     Flask asks on every call of every before/after/teardown hook (`inspect.
     iscoroutinefunction`, a dozen times per request here); the functions never change."""
 
     _SYNC_CACHE_LIMIT = 4096
+    request_class = _Request
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -46,19 +46,33 @@ def customer_view(customer: Customer, who: Caller) -> dict[str, Any]:
     }
 
 
-_PROFILE_MASKS = {"name": mask_name, "phone": mask_phone, "id_number": mask_id}
+_PROFILE_MASKS = (  # by what a key mentions: `spouse_phone`, `Mobile`, `idcard`, `contact_name`, …
+    (("phone", "mobile", "tel", "手机", "电话"), mask_phone),
+    (("id_number", "idnumber", "id_no", "idcard", "id_card", "身份证"), mask_id),
+    (("name", "姓名"), mask_name),
+)
+
+
+def _profile_mask(key: str):  # type: ignore[no-untyped-def]
+    lowered = key.lower()
+    for words, mask in _PROFILE_MASKS:
+        if any(word in lowered for word in words):
+            return mask
+    return None
 
 
 def profile_view(details: dict[str, Any] | None, who: Caller) -> dict[str, Any]:
-    """Customer details registered by staff (`collect_materials.customer`), with name,
-    phone and ID number masked by the same rule as the customer record."""
+    """Customer details registered by staff (`collect_materials.customer`), with every
+    name, phone and ID number (by what its key mentions, e.g. `spouse_phone`) masked by
+    the same rule as the customer record."""
     details = details or {}
     if who.scope("customer.view_full") is not None:
         return details
-    return {
-        key: _PROFILE_MASKS[key](value) if key in _PROFILE_MASKS and isinstance(value, str) else value
-        for key, value in details.items()
-    }
+    masked = {}
+    for key, value in details.items():
+        mask = _profile_mask(key) if isinstance(value, str) else None
+        masked[key] = mask(value) if mask else value
+    return masked
 
 
 def applicant_view(name: str, phone: str, who: Caller) -> dict[str, Any]:

@@ -415,3 +415,25 @@ def test_a_real_application_detail_fits_its_published_schema(api):
     documented = schemas["ApplicationDetailDoc"]
     assert set(detail) <= set(documented["properties"]), set(detail) - set(documented["properties"])
     assert documented["additionalProperties"] is True  # answers may grow compatibly
+
+
+def test_bodyless_actions_ignore_what_comes_with_them(api):
+    no = api.submit()
+    task = api.task("lead_hka", no, "assign_officer", "candidate")
+    headers = api.headers("lead_hka")
+    claimed = api.client.post(f"/api/v1/tasks/{task['id']}/claim", data="{}", headers=headers)  # curl -d '{}'
+    assert claimed.status_code == 200, claimed.get_json()
+    chunked = api.client.post(
+        f"/api/v1/tasks/{task['id']}/unclaim", data=b"", headers={**headers, "Transfer-Encoding": "chunked"}
+    )
+    assert chunked.status_code == 200, chunked.get_json()
+
+
+def test_malformed_json_to_complete_is_explained(api):
+    no = api.submit()
+    task = api.task("lead_hka", no, "assign_officer", "candidate")
+    response = api.post(
+        "lead_hka", f"/api/v1/tasks/{task['id']}/complete", data="{bad", content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "line 1, column 2" in response.get_json()["error"]["message"]

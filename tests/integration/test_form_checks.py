@@ -256,3 +256,18 @@ def test_a_value_the_rules_decided_is_shown_without_bounds_or_conditions(api):
     fields = {f["name"]: f for f in supervisor_task(api, no)["form"]["fields"]}
     assert "decided" in fields["term_months"] and "required_when" not in fields["term_months"]
     assert fields["amount"]["required_when"] == {"decision": "approve"}
+
+
+def test_every_phone_name_and_id_the_officer_registers_is_masked_for_masked_viewers(api):
+    other = api.submit(id_number=resident_id("46010019800101999"), phone="13900000001")
+    lead, officer = "lead_hka", "officer_hka1"
+    assert (
+        api.complete(lead, other, "assign_officer", {"officer_id": api.user_id(officer)}, "candidate").status_code
+        == 200
+    )
+    assert api.complete(officer, other, "onsite_visit", {"visited_at": VISITED_AT, "notes": ""}).status_code == 200
+    details = {"spouse_phone": "13912345678", "Mobile": "13700001111", "spouse_name": "李四", "shop": "杂货店"}
+    form = {"customer": details, "attachments": [], "notes": ""}
+    assert api.complete(officer, other, "collect_materials", form).status_code == 200
+    shown = api.application(lead, other)["materials"]["customer"]
+    assert shown == {"spouse_phone": "139****5678", "Mobile": "137****1111", "spouse_name": "李*", "shop": "杂货店"}

@@ -516,7 +516,7 @@ class CommitteeForm(Schema):
     "register_committee",
     _describe(
         ("meeting_at", "datetime", True, {}),
-        ("members", "array<string>", True, {"items": "a user id (integer) or a name (string)"}),
+        ("members", "array<integer|string>", True, {"items": "a user id (integer) or a name (string)"}),
     ),
 )
 def register_committee(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:

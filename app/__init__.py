@@ -183,8 +183,8 @@ def register_auth(app: Flask) -> None:
         """Console form posts (login included) and API writes authenticated by the session
         cookie must carry the session's CSRF token; API calls without a session (bearer
         tokens) need none."""
-        if request.method not in UNSAFE_METHODS:
-            return
+        if request.method not in UNSAFE_METHODS or request.endpoint is None:
+            return  # (no endpoint: the 404 or 405 answers; nothing would run)
         if request.path.startswith("/api/") and ("_user_id" not in session or request.endpoint == "auth.login"):
             return  # bearer-token API (a JSON login cannot be forged cross-site without CORS)
         sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""

@@ -185,3 +185,12 @@ def test_the_console_offers_the_teams_officers_by_name(client, api):
     page = client.get(f"/tasks/{task['id']}").get_data(as_text=True)
     assert f'<option value="{api.user_id("officer_hka1")}"' in page
     assert "(officer_hka1)" in page
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"), [("DELETE", "/inbox", 405), ("POST", "/nope", 404), ("PUT", "/login", 405)]
+)
+def test_unknown_console_paths_and_methods_are_404_and_405_not_csrf_refusals(client, method, path, status):
+    console_login(client)
+    response = client.open(path, method=method)
+    assert response.status_code == status

@@ -118,18 +118,22 @@ def counter() -> Counter:
     return current_app.extensions["ydx_counter"]
 
 
-def throttle(key: str, limit: int, window: int) -> None:
-    """Count one more under `key`; past `limit` within `window` seconds answer 429 with
-    the seconds to wait."""
+def too_many(retry_after: int, message: str | None = None) -> Exception:
+    """The 429 every limit answers: a message (default: "too many requests, try later")
+    and the seconds to wait."""
     from flask_babel import gettext as _
 
     from app.errors import ApiError
 
+    text = message or _("请求过于频繁，请稍后再试")
+    return ApiError("too_many_requests", text, 429, headers={"Retry-After": str(retry_after)})
+
+
+def throttle(key: str, limit: int, window: int) -> None:
+    """Count one more under `key`; past `limit` within `window` seconds answer 429."""
     store = counter()
     if store.incr(key, window) > limit:
-        raise ApiError(
-            "too_many_requests", _("请求过于频繁，请稍后再试"), 429, headers={"Retry-After": str(store.ttl(key))}
-        )
+        raise too_many(store.ttl(key))
 
 
 def redis_client() -> redis.Redis | None:

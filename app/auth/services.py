@@ -25,7 +25,7 @@ from app.extensions import db
 from app.fastsql import Hot
 from app.models import ApiToken, User
 from app.models.base import utcnow
-from app.ratelimit import counter
+from app.ratelimit import counter, too_many
 from app.requestctx import client_ip
 
 # One address may fail this many times the per-user limit (a shared office NAT, a test
@@ -62,7 +62,7 @@ def authenticate(username: str, password: str) -> User:
     if store.get(user_key) >= limit or store.get(ip_key) >= limit * IP_FAILURE_FACTOR:
         retry = max(store.ttl(user_key), store.ttl(ip_key))
         audit.record_refusal("auth.login", None, "user", username, "throttled")
-        raise ApiError("too_many_requests", _("登录失败次数过多，请稍后再试"), 429, headers={"Retry-After": str(retry)})
+        raise too_many(retry, _("登录失败次数过多，请稍后再试"))
     user = db.session.scalar(select(User).where(User.username == username))
     valid = check_password_hash(user.password_hash if user else _decoy_hash(), password)
     if not user or not valid or not user.active:
@@ -205,12 +205,7 @@ def change_password(user: User, current: str, new: str) -> None:
     store = counter()
     if store.get(user_key) >= limit:
         audit.record_refusal("auth.password_change", user.id, "user", user.id, "throttled")
-        raise ApiError(
-            "too_many_requests",
-            _("登录失败次数过多，请稍后再试"),
-            429,
-            headers={"Retry-After": str(store.ttl(user_key))},
-        )
+        raise too_many(store.ttl(user_key), _("登录失败次数过多，请稍后再试"))
     if not check_password_hash(user.password_hash, current):
         store.incr(user_key, window)
         raise ApiError(

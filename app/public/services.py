@@ -18,7 +18,7 @@ from app.extensions import db
 from app.fastsql import Hot
 from app.models import Application, Customer, LoanProduct, Region, StageEntry, Team, team_approvers
 from app.models.base import utcnow
-from app.ratelimit import counter
+from app.ratelimit import counter, too_many
 from app.ratelimit import throttle as throttle_key
 from app.requestctx import client_ip
 from app.workflow import runtime
@@ -279,9 +279,7 @@ def status(application_no: str, phone: str) -> Application:
     key = f"ydx:public:status-miss:{application_no[:32]}"
     store = counter()
     if store.get(key) >= STATUS_MISSES_PER_APPLICATION:
-        raise ApiError(
-            "too_many_requests", _("请求过于频繁，请稍后再试"), 429, headers={"Retry-After": str(store.ttl(key))}
-        )
+        raise too_many(store.ttl(key))
     application = db.session.scalar(
         select(Application).where(Application.application_no == application_no, Application.applicant_phone == phone)
     )

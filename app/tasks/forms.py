@@ -105,16 +105,18 @@ _SET_OFFICER = Hot(
     .where(_APPLICATIONS.c.id == bindparam("application_id_"))
     .values(officer_id=bindparam("officer_id_"), updated_at=bindparam("now_"))
 )
-_TEAM_OFFICER = Hot(
-    select(_USERS.c.id)
-    .join(user_roles, user_roles.c.user_id == _USERS.c.id)
-    .where(
-        _USERS.c.id == bindparam("user_id_"),
-        _USERS.c.active,
-        _USERS.c.team_id == bindparam("team_id_"),
-        user_roles.c.role_code == "officer",
+
+
+def _team_officers(*columns: Any) -> Any:
+    """The active officers of the team `team_id_`."""
+    return (
+        select(*columns)
+        .join(user_roles, user_roles.c.user_id == _USERS.c.id)
+        .where(_USERS.c.active, _USERS.c.team_id == bindparam("team_id_"), user_roles.c.role_code == "officer")
     )
-)
+
+
+_TEAM_OFFICER = Hot(_team_officers(_USERS.c.id).where(_USERS.c.id == bindparam("user_id_")))
 
 
 def _record_officer(task: Any, clean: dict[str, Any]) -> None:
@@ -122,12 +124,7 @@ def _record_officer(task: Any, clean: dict[str, Any]) -> None:
     _SET_OFFICER.defer({"application_id_": task.application_id, "officer_id_": clean["officer_id"], "now_": utcnow()})
 
 
-_TEAM_OFFICERS = Hot(
-    select(_USERS.c.id, _USERS.c.display_name, _USERS.c.username)
-    .join(user_roles, user_roles.c.user_id == _USERS.c.id)
-    .where(_USERS.c.active, _USERS.c.team_id == bindparam("team_id_"), user_roles.c.role_code == "officer")
-    .order_by(_USERS.c.id)
-)
+_TEAM_OFFICERS = Hot(_team_officers(_USERS.c.id, _USERS.c.display_name, _USERS.c.username).order_by(_USERS.c.id))
 
 
 def _describe_assign_officer(data: dict[str, Any]) -> dict[str, Any]:

@@ -843,14 +843,22 @@ def _service_result(task: Any, seq: int) -> dict[str, Any]:
     return {"status": "unavailable", "message": "bench", "requested_at": "2026-11-20T10:00:00+08:00"}
 
 
-def engine_lifecycle(process: Any, seq: int, round_trip: Callable[[Any], Any] | None) -> tuple[list[str], Any]:
-    """Drive one lifecycle to its end; returns the completed user task keys and the last task's data."""
+def engine_lifecycle(
+    process: Any, seq: int, round_trip: Callable[[Any], Any] | None, stock: bool = False
+) -> tuple[list[str], Any]:
+    """Drive one lifecycle to its end; returns the completed user task keys and the last
+    task's data. `stock`: on SpiffWorkflow's own BpmnWorkflow instead of the server's
+    YdxWorkflow (whose only difference is a cheaper walk of the task tree)."""
+    from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
     from SpiffWorkflow.util.task import TaskState
 
-    from app.workflow.specs import new_workflow
+    from app.workflow.specs import SCRIPT_ENGINE, new_workflow
 
     data = start_data(seq)
-    workflow = new_workflow(process)
+    if stock:
+        workflow = BpmnWorkflow(process.spec, process.subprocess_specs, script_engine=SCRIPT_ENGINE)
+    else:
+        workflow = new_workflow(process)
     for task in workflow.get_tasks(state=TaskState.READY):
         task.data.update(data)
     workflow.do_engine_steps()
@@ -896,6 +904,16 @@ class FloorResult:
         return self.lifecycles / self.seconds if self.seconds else 0.0
 
 
+# (label, state round trip after every step, SpiffWorkflow's own BpmnWorkflow). The first
+# is the floor the issue names — the diagram driven through SpiffWorkflow as shipped; the
+# others run on the server's YdxWorkflow (app/workflow/walk.py).
+FLOOR_VARIANTS = (
+    ("in memory, SpiffWorkflow as shipped", False, True),
+    ("in memory, server's walk", False, False),
+    ("server's walk, dump/load every step", True, False),
+)
+
+
 def measure_floor(count: int) -> list[FloorResult]:
     """Single-threaded engine throughput without and with a state round trip after each step."""
     _import_app()
@@ -911,19 +929,20 @@ def measure_floor(count: int) -> list[FloorResult]:
         sizes.append(len(state))
         return load_state(process, state)
 
-    keys, last = engine_lifecycle(process, 0, None)  # warm-up and correctness check
     expected = ["assign_officer", "onsite_visit", "collect_materials", "approve", "approve"]
-    decision = last.get("decision") or {}
-    if keys != expected or decision.get("final_amount") != Decimal("95000") or "disbursement" not in last:
-        raise RuntimeError(f"engine floor: unexpected path {keys} / decision {decision}")
+    for stock in (True, False):  # warm-up and correctness check
+        keys, last = engine_lifecycle(process, 0, None, stock)
+        decision = last.get("decision") or {}
+        if keys != expected or decision.get("final_amount") != Decimal("95000") or "disbursement" not in last:
+            raise RuntimeError(f"engine floor: unexpected path {keys} / decision {decision}")
     engine_lifecycle(process, 0, round_trip)
     sizes.clear()
 
     results = []
-    for label, hook in (("in memory", None), ("dump/load state every step", round_trip)):
+    for label, hook, stock in FLOOR_VARIANTS:
         started = time.perf_counter()
         for seq in range(count):
-            engine_lifecycle(process, seq, hook)
+            engine_lifecycle(process, seq, hook and round_trip, stock)
         elapsed = time.perf_counter() - started
         mean_size = sum(sizes) / len(sizes) if sizes else 0.0
         results.append(FloorResult(label, count, elapsed, mean_size))
@@ -1034,7 +1053,7 @@ def report_floor(results: list[FloorResult], http_rate: float | None) -> None:
     for floor in results:
         size = f", state {floor.mean_state_bytes / 1024:.1f} KB/step" if floor.mean_state_bytes else ""
         print(
-            f"  {floor.label:<28}{floor.rate:9.1f} lifecycles/s  ({floor.lifecycles} in {floor.seconds:.2f} s, "
+            f"  {floor.label:<37}{floor.rate:9.1f} lifecycles/s  ({floor.lifecycles} in {floor.seconds:.2f} s, "
             f"{1000 * floor.seconds / floor.lifecycles:.2f} ms each{size})"
         )
     if http_rate is not None and results:

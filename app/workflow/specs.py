@@ -31,6 +31,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from app import jsontext
 from app.workflow.sandbox import SandboxEnvironment
+from app.workflow.walk import YdxWorkflow
 
 SERIALIZER_VERSION = f"ydx1/{SPIFF_STATE_VERSION}"
 
@@ -56,7 +57,7 @@ class StateConverter(BpmnWorkflowConverter):
         return dct
 
     def from_dict(self, dct, spec=None, subprocess_specs=None):  # type: ignore[no-untyped-def]
-        workflow = self.target_class(spec, subprocess_specs, deserializing=True)
+        workflow = YdxWorkflow(spec, subprocess_specs, deserializing=True)
         workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
         workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
         self.set_default_attributes(workflow, dct)
@@ -70,6 +71,9 @@ def _build_registry():  # type: ignore[no-untyped-def]
     config[AsyncServiceTask] = ServiceTaskConverter
     config[BpmnWorkflow] = StateConverter
     registry = BpmnWorkflowSerializer.configure(config)
+    # Our instances are YdxWorkflow objects stored under the library's type name, so states
+    # written before (and by the library) restore unchanged.
+    registry.typenames[YdxWorkflow] = registry.typenames[BpmnWorkflow]
     registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]))
     registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
     return registry
@@ -172,7 +176,7 @@ SCRIPT_ENGINE = PythonScriptEngine(environment=SandboxEnvironment())
 
 def new_workflow(process: ProcessSpec) -> BpmnWorkflow:
     """A fresh instance of a spec, running every expression in our sandbox."""
-    return BpmnWorkflow(process.spec, process.subprocess_specs, script_engine=SCRIPT_ENGINE)
+    return YdxWorkflow(process.spec, process.subprocess_specs, script_engine=SCRIPT_ENGINE)
 
 
 _dump_default = _DumpEncoder().default

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, post_dump, validate
 
 from app.models.base import utcnow
 from app.schemas import PageArgs
@@ -82,8 +82,43 @@ class TaskPage(Schema):
     total = fields.Integer()
 
 
+class FormFieldSchema(Schema):
+    """One field of a task's form, as `app/tasks/forms.py` describes it. Declared for the
+    OpenAPI document; the answer carries the description as the form built it (keys not
+    declared here are kept)."""
+
+    name = fields.String(metadata={"description": "the key to send in POST /tasks/{id}/complete"})
+    type = fields.String(
+        metadata={"description": "integer | decimal (money as a string) | string | datetime | object | array<integer>"}
+    )
+    required = fields.Boolean()
+    choices = fields.List(
+        fields.Raw(),
+        metadata={
+            "description": "allowed values: strings (decision: approve | reject), or {value, label} "
+            "objects (assign_officer: the team's active officers)"
+        },
+    )
+    min = fields.Raw(metadata={"description": "lowest accepted value (the product's range; money as a string)"})
+    max = fields.Raw(metadata={"description": "highest accepted value (the product's range; money as a string)"})
+    required_when = fields.Dict(
+        metadata={"description": "required only when these other fields have these values, e.g. {decision: approve}"}
+    )
+    decided = fields.Raw(
+        metadata={"description": "already decided by the rules: nothing to enter, or the same value again"}
+    )
+
+    @post_dump(pass_original=True)
+    def _keep_everything(self, data: dict[str, Any], original: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {**original, **data}
+
+
+class FormSchema(Schema):
+    fields_ = fields.List(fields.Nested(FormFieldSchema), data_key="fields", attribute="fields")
+
+
 class TaskDetailSchema(TaskSchema):
-    form = fields.Dict()
+    form = fields.Nested(FormSchema)
     data = fields.Dict()
     may_complete = fields.Boolean()
 

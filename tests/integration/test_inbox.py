@@ -535,3 +535,18 @@ def test_an_approval_form_states_the_products_range_and_when_amount_and_term_are
     response = api.post("approver1", f"/api/v1/tasks/{task['id']}/complete", json={**too_much, "comment": ""})
     assert response.status_code == 422 and "amount" in response.get_json()["error"]["fields"]
     assert fields["term_months"]["min"] >= 1 and fields["term_months"]["max"] >= 12
+
+
+def test_every_key_a_task_form_sends_is_in_the_openapi_document(api):
+    documented = api.client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    assert documented["TaskDetail"]["properties"]["form"] == {"$ref": "#/components/schemas/Form"}
+    field_keys = set(documented["FormField"]["properties"])
+    no = api.submit(region="HK")
+    assign = api.task("lead_hka", no, "assign_officer", "candidate")
+    forms = [_task_detail(api, "lead_hka", assign["id"])["form"]]
+    api.to_approval(no)
+    approve = api.task("approver1", no, "approve")
+    forms.append(_task_detail(api, "approver1", approve["id"])["form"])
+    sent = {key for form in forms for field in form["fields"] for key in field}
+    assert {"choices", "min", "max", "required_when"} <= sent
+    assert sent <= field_keys, sent - field_keys

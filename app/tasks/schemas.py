@@ -82,10 +82,17 @@ class TaskPage(Schema):
     total = fields.Integer()
 
 
-class FormFieldSchema(Schema):
-    """One field of a task's form, as `app/tasks/forms.py` describes it. Declared for the
-    OpenAPI document; the answer carries the description as the form built it (keys not
-    declared here are kept)."""
+class _KeepUndeclared(Schema):
+    """Dumps declared fields and keeps every other key of the object as it is: these
+    schemas document what a form description holds; the form (app/tasks/forms.py) decides."""
+
+    @post_dump(pass_original=True)
+    def _keep_everything(self, data: dict[str, Any], original: dict[str, Any], **_: Any) -> dict[str, Any]:
+        return {**original, **data}
+
+
+class FormFieldSchema(_KeepUndeclared):
+    """One field of a task's form, as `app/tasks/forms.py` describes it."""
 
     name = fields.String(metadata={"description": "the key to send in POST /tasks/{id}/complete"})
     type = fields.String(
@@ -108,12 +115,8 @@ class FormFieldSchema(Schema):
         metadata={"description": "already decided by the rules: nothing to enter, or the same value again"}
     )
 
-    @post_dump(pass_original=True)
-    def _keep_everything(self, data: dict[str, Any], original: dict[str, Any], **_: Any) -> dict[str, Any]:
-        return {**original, **data}
 
-
-class FormSchema(Schema):
+class FormSchema(_KeepUndeclared):
     fields_ = fields.List(fields.Nested(FormFieldSchema), data_key="fields", attribute="fields")
 
 

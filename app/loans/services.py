@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -482,6 +482,9 @@ class CreatedLoan:
     apr: Decimal
 
 
+FEN = Decimal("0.01")
+
+
 def create_loan(application_id: int, amount: Decimal, term_months: int, start: date) -> CreatedLoan:
     """Create the loan from the application's product and compute its schedule (F8)."""
     product = _PRODUCT_AND_LOAN.execute({"application_id_": application_id}).first()
@@ -489,8 +492,8 @@ def create_loan(application_id: int, amount: Decimal, term_months: int, start: d
         raise ValueError(f"application {application_id} does not exist")
     if product.loan_id is not None:  # idempotent: a retried disbursement does not create a second loan
         return CreatedLoan(product.loan_id, product.loan_apr)
-    principal = Decimal(amount).quantize(Decimal("0.01"))
-    fee = (principal * product.fee_rate).quantize(Decimal("0.01"))
+    principal = Decimal(amount).quantize(FEN, rounding=ROUND_HALF_UP)
+    fee = (principal * product.fee_rate).quantize(FEN, rounding=ROUND_HALF_UP)  # rules.md: half-up
     schedule = build_schedule(principal, product.annual_rate, int(term_months), product.method, start)
     apr = annualized_rate(principal, fee, schedule)
     loan_id = _INSERT_LOAN.execute(

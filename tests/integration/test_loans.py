@@ -101,6 +101,21 @@ def test_interest_first_product_charges_a_fee_and_shows_a_higher_apr(api):
     assert {i["interest"] for i in items} == {"1200.00"}
 
 
+def test_the_upfront_fee_is_rounded_half_up_to_the_fen(api):
+    """rules.md: amounts are rounded to the fen half-up; 1 % of 1,012.50 is 10.125 → 10.13
+    (half-to-even gave 10.12, and an annualized rate of 20.55 instead of 20.56)."""
+    from test_lifecycle import supervisor_decides
+
+    no = api.submit(region="HK", product_code="BIZ-IF")
+    api.to_approval(no)
+    assert api.approve("approver1", no, "approve", "1100", 2).status_code == 200
+    assert api.approve("approver2", no, "reject", "1100", 2).status_code == 200
+    decided = supervisor_decides(api, no, {"decision": "approve", "amount": "1012.50", "term_months": 2})
+    assert decided.status_code == 200, decided.get_json()
+    loan = api.get("lead_hka", f"/api/v1/loans/{api.application('lead_hka', no)['loan_id']}").get_json()
+    assert (loan["principal"], loan["fee"], loan["apr"]) == ("1012.50", "10.13", "20.56")
+
+
 def test_officer_of_another_team_cannot_see_the_loan(api):
     detail = disbursed(api)
     assert api.get("officer_sya1", f"/api/v1/loans/{detail['loan_id']}").status_code == 404

@@ -139,7 +139,10 @@ def instance_view(instance_id: int, who: Caller) -> dict[str, Any]:
         "status": instance.status,
         "process_key": definition.key,
         "process_version": definition.version,
-        "version": instance.version,
+        # api.md's `version`: the process version the instance runs on (it stays on it);
+        # the stored state's optimistic counter is `revision`.
+        "version": definition.version,
+        "revision": instance.version,
         "current_tasks": [
             {"id": t.id, "task_key": t.task_key, "assignee_id": t.assignee_id, "candidate_role": t.candidate_role}
             for t in tasks

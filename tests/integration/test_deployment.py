@@ -80,6 +80,10 @@ def test_tasks_carry_the_process_version_their_instance_started_on(api):
     after = api.submit(region="HK")
     assert api.task("lead_hka", before, "assign_officer", "candidate")["process_version"] == 1
     assert api.task("lead_hka", after, "assign_officer", "candidate")["process_version"] == 2
+    for no, version in ((before, 1), (after, 2)):
+        instance_id = api.application("lead_hka", no)["process_instance_id"]
+        view = api.get("analyst", f"/api/v1/process-instances/{instance_id}").get_json()
+        assert (view["version"], view["process_version"]) == (version, version)
 
 
 REFUSALS = {

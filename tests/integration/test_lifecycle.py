@@ -230,6 +230,7 @@ def test_process_instance_shows_its_version_and_the_waiting_approvals(api):
     assert response.status_code == 200, response.get_json()
     view = response.get_json()
     assert (view["process_key"], view["process_version"], view["status"]) == ("loan_lifecycle", 1, "running")
+    assert view["version"] == 1 and view["revision"] > 1  # the process version; the state's counter
     assert sorted((t["task_key"], t["assignee_id"]) for t in view["current_tasks"]) == sorted(
         [("approve", api.user_id("approver1")), ("approve", api.user_id("approver2"))]
     )

@@ -75,8 +75,11 @@ DEFAULT_GRANTS: dict[str, dict[str, str]] = {
         "approval.view": "all",
         "audit.view": "all",
     },
-    "analyst": {"decision.evaluate": "all", "process.view": "all", "process.deploy": "all"},
+    # The inbox is for all staff (api.md): analysts and admins have one too, empty unless a
+    # task is assigned to them or a diagram names their role as a candidate.
+    "analyst": {"task.inbox": "own", "decision.evaluate": "all", "process.view": "all", "process.deploy": "all"},
     "admin": {
+        "task.inbox": "own",
         "admin.manage": "all",
         "audit.view": "all",
         "process.view": "all",

@@ -129,6 +129,8 @@ def test_supervisor_unclaims_and_the_task_returns_to_the_pool(api):
     assert released.get_json()["assignee_id"] is None
     assert keys_for(tasks(api, "supervisor", "candidate"), no) == ["supervisor_decide"]
     assert keys_for(tasks(api, "supervisor", "mine"), no) == []
+    again = api.post("supervisor", f"/api/v1/tasks/{task['id']}/unclaim")  # nobody holds it now: a state conflict
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "conflict"
 
 
 def test_lead_reassigns_a_visit_to_another_officer_of_the_team(api):
@@ -550,3 +552,14 @@ def test_every_key_a_task_form_sends_is_in_the_openapi_document(api):
     sent = {key for form in forms for field in form["fields"] for key in field}
     assert {"choices", "min", "max", "required_when"} <= sent
     assert sent <= field_keys, sent - field_keys
+
+
+@pytest.mark.parametrize("user", ["analyst", "admin"])
+def test_every_staff_member_has_an_inbox(api, user):
+    """api.md: the task inbox is for all staff; analysts and admins find theirs empty."""
+    api.submit(region="HK")
+    for scope in ("mine", "candidate", "team"):
+        response = api.get(user, f"/api/v1/tasks?scope={scope}")
+        assert response.status_code == 200, (scope, response.get_json())
+        assert response.get_json() == {"items": [], "total": 0}
+    assert api.get(user, "/api/v1/tasks").get_json()["total"] == 0

@@ -380,10 +380,10 @@ def store_attachment(application: Application, upload: FileStorage | None, who: 
     kind = filetype.guess(content)
     content_type = kind.mime if kind else "application/octet-stream"
     if content_type not in ALLOWED_TYPES:
-        raise ApiError(
-            "unsupported_media_type",
+        raise ApiError(  # a 422 naming the field: api.md's error statuses have no 415
+            "validation_error",
             "只接受照片或 PDF (only photos — JPEG, PNG, WebP, HEIC — or PDF)",
-            415,
+            422,
             fields={
                 "file": [
                     f"文件内容为 {content_type}，不在允许的类型之中 (the content is {content_type}; "

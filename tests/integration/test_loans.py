@@ -157,8 +157,9 @@ def test_jpeg_is_recognised_from_its_content(api):
 def test_text_renamed_to_jpg_is_refused(api):
     no = assigned(api)
     response = upload(api, "officer_hka1", no, b"just some text, not a photo\n" * 10, "photo.jpg")
-    assert response.status_code in (415, 422)
-    assert "file" in response.get_json()["error"]["fields"]
+    assert response.status_code == 422
+    assert response.get_json()["error"]["code"] == "validation_error"
+    assert "application/octet-stream" in response.get_json()["error"]["fields"]["file"][0]  # what the content is
 
 
 def test_too_large_upload_is_refused(fresh, api):

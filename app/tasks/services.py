@@ -315,6 +315,8 @@ def unclaim(task_id: int, who: Caller) -> TaskRow:
     """Give a claimed candidate task back to the pool."""
     task = get_visible(task_id, who)
     _require_open(task)
+    if task.candidate_role is not None and task.assignee_id is None:  # a state, not a permission
+        raise ApiError("conflict", _("任务未被领取，无需退回"), 409)
     if task.assignee_id != who.id or task.candidate_role is None:
         raise ApiError("forbidden", _("只能退回自己领取的候选任务"), 403)
     _reassign(task, expected=who.id, values={"assignee_id": None, "claimed_at": None})

@@ -80,7 +80,8 @@ def entry_expression(text: str) -> str:
     return f"{_INPUT_NAME} {text}"
 
 
-def _typed(decision_id: str, name: str, type_ref: str | None, value: Any) -> Any:
+def typed_value(decision_id: str, name: str, type_ref: str | None, value: Any) -> Any:
+    """An output value as its column's `typeRef` declares it (Decimal, int, …), or DecisionError."""
     if value is None or value == "":
         return None
     kind = (type_ref or "").lower()
@@ -156,7 +157,7 @@ def evaluate_table(decision_id: str, table: DecisionTable, data: dict[str, Any])
             raise DecisionError(
                 decision_id, f"output '{name}' could not be evaluated: {exc}", "output_failed", output=name
             ) from exc
-        outputs[name] = _typed(decision_id, name, entry.output.typeRef, raw)
+        outputs[name] = typed_value(decision_id, name, entry.output.typeRef, raw)
     return outputs
 
 

@@ -24,7 +24,14 @@ from app.errors import ApiError
 from app.extensions import db
 from app.models import ProcessDefinition, Role
 from app.workflow import registry, sandbox
-from app.workflow.decisions import SUPPORTED_HIT_POLICIES, coverage_problems, entry_expression, parse_table
+from app.workflow.decisions import (
+    SUPPORTED_HIT_POLICIES,
+    DecisionError,
+    coverage_problems,
+    entry_expression,
+    parse_table,
+    typed_value,
+)
 from app.workflow.runtime import parse_duration
 from app.workflow.specs import AsyncServiceTask, YdxParser, spec_to_json
 
@@ -90,7 +97,8 @@ def _element_id(node: Any) -> str:
     return "?"
 
 
-def _check_expression(errors: DeploymentErrors, upload: Upload, node: Any, source: str, mode: str) -> None:
+def _check_expression(errors: DeploymentErrors, upload: Upload, node: Any, source: str, mode: str) -> bool:
+    """Whether `source` passed the sandbox's check (else the refusal is added)."""
     try:
         sandbox.check(source, mode)  # type: ignore[arg-type]
     except sandbox.UnsafeExpression as exc:
@@ -98,6 +106,8 @@ def _check_expression(errors: DeploymentErrors, upload: Upload, node: Any, sourc
             upload.name,
             f"元素 '{_element_id(node)}' 的表达式不安全或无效 (element '{_element_id(node)}': {exc.reason} in `{source.strip()[:120]}`)",
         )
+        return False
+    return True
 
 
 def _check_bpmn_expressions(errors: DeploymentErrors, upload: Upload, roles: set[str]) -> None:
@@ -155,9 +165,33 @@ def _check_dmn(errors: DeploymentErrors, upload: Upload) -> None:
         parent = etree.QName(node.getparent()).localname
         text = node.text.strip()
         if parent == "inputExpression" or parent == "outputEntry":
-            _check_expression(errors, upload, node, text, "eval")
+            if _check_expression(errors, upload, node, text, "eval") and parent == "outputEntry":
+                _check_output_type(errors, upload, node.getparent(), text)
         elif parent == "inputEntry" and text != "-":
             _check_expression(errors, upload, node, entry_expression(text), "eval")
+
+
+def _check_output_type(errors: DeploymentErrors, upload: Upload, entry: Any, text: str) -> None:
+    """A rule's output that is a constant (`"lowest"`, `0.10`) must have the type its column
+    declares: the engine would refuse it each time the rule matched, at an approver's hand."""
+    rule, table = entry.getparent(), entry.getparent().getparent()
+    outputs = [n for n in table if etree.QName(n).localname == "output"]
+    entries = [n for n in rule if etree.QName(n).localname == "outputEntry"]
+    if len(outputs) != len(entries):
+        return  # the table's shape is the parser's to refuse
+    column = outputs[entries.index(entry)]
+    value = sandbox.constant_value(text)
+    if value is sandbox.NOT_CONSTANT:
+        return
+    name = column.get("name") or column.get("id") or "?"
+    try:
+        typed_value(upload.keys[0] if upload.keys else "?", name, column.get("typeRef"), value)
+    except DecisionError as exc:
+        element = _element_id(entry)
+        errors.add(
+            upload.name,
+            f"元素 '{element}' 的输出值与列类型不符 (element '{element}': {exc})",
+        )
 
 
 def _read(uploads: list[Upload], errors: DeploymentErrors, roles: set[str]) -> None:

@@ -64,10 +64,12 @@ from SpiffWorkflow.bpmn.script_engine.python_environment import (
 __all__ = [
     "ALLOWED_KEYWORDS",
     "ALLOWED_METHODS",
+    "NOT_CONSTANT",
     "SAFE_FUNCTIONS",
     "SandboxEnvironment",
     "UnsafeExpression",
     "check",
+    "constant_value",
     "evaluate",
     "execute",
     "median",
@@ -530,6 +532,8 @@ class _Checker(ast.NodeVisitor):
 
     def visit_BinOp(self, node: ast.BinOp) -> None:
         self.check_operator(node, node.op, node.right)
+        if isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant) and isinstance(node.left.value, str):
+            self.refuse(node, "string formatting with '%' is not allowed")  # as the run-time guard says
         self.visit(node.left)
         self.visit(node.right)
 
@@ -722,6 +726,12 @@ class _Program:
     assigned: tuple[str, ...]
 
 
+def _normalized(source: str, mode: Mode) -> str:
+    """Surrounding whitespace from XML text nodes is harmless: strip an expression, dedent
+    a script (line numbers are unchanged)."""
+    return source.strip() if mode == "eval" else textwrap.dedent(source)
+
+
 @functools.lru_cache(maxsize=4096)
 def _compile(source: str, mode: Mode) -> _Program:
     """Check, rewrite and compile ``source``; cached per (source, mode).
@@ -738,9 +748,7 @@ def _compile(source: str, mode: Mode) -> _Program:
             f"expression is too long ({len(source)} characters, at most {MAX_SOURCE_LENGTH})",
             source,
         )
-    # Surrounding whitespace from XML text nodes is harmless: strip an expression,
-    # dedent a script (line numbers are unchanged).
-    text = source.strip() if mode == "eval" else textwrap.dedent(source)
+    text = _normalized(source, mode)
     try:
         tree = ast.parse(text, filename=_FILENAME, mode=mode)
     except SyntaxError as exc:
@@ -758,6 +766,50 @@ def _compile(source: str, mode: Mode) -> _Program:
     assigned = _assigned_names(tree.body) if isinstance(tree, ast.Module) else ()
     tree = ast.fix_missing_locations(_Rewriter(text).visit(tree))
     return _Program(compile(tree, _FILENAME, mode), assigned)
+
+
+# What a constant sub-expression may raise when run: it would raise the same every time.
+_ALWAYS_FAILS = (ArithmeticError, TypeError, ValueError, LookupError, AttributeError)
+
+
+def _is_constant(node: ast.expr) -> bool:
+    """Whether the value of a (checked) expression depends on nothing but its text: no
+    names except safe functions being called, and no comprehension (its names are local)."""
+    callees = {id(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
+    for child in ast.walk(node):
+        if isinstance(child, ast.Name) and not (id(child) in callees and child.id in SAFE_FUNCTIONS):
+            return False
+        if isinstance(child, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+            return False
+    return True
+
+
+def _constant_parts(node: ast.AST) -> Iterator[ast.expr]:
+    """The largest constant sub-expressions that compute something (not bare literals)."""
+    if isinstance(node, ast.expr) and not isinstance(node, ast.Constant) and _is_constant(node):
+        yield node
+        return
+    for child in ast.iter_child_nodes(node):
+        yield from _constant_parts(child)
+
+
+def _fold_constants(tree: ast.AST, text: str, source: str) -> None:
+    """Run every constant sub-expression once, at check time (so at deployment), under the
+    same guards as at run time: `"x" * 10 ** 9`, `[0] * 10 ** 9` or `1 / 0` would fail on
+    every run, so they are refused before a diagram holding them is stored. The tree is
+    not changed; the values are thrown away."""
+    for part in _constant_parts(tree):
+        expression = ast.fix_missing_locations(_Rewriter(text).visit(ast.Expression(copy.deepcopy(part))))
+        try:
+            eval(compile(expression, _FILENAME, "eval"), _globals({}))  # noqa: S307 - checked and rewritten
+        except UnsafeExpression as exc:
+            raise UnsafeExpression(exc.reason, source, part.lineno) from None
+        except _ALWAYS_FAILS as exc:
+            reason = f"`{ast.get_source_segment(text, part) or ast.unparse(part)}` always fails: {type(exc).__name__}"
+            detail = str(exc)
+            if detail and not detail.startswith("[<class"):  # decimal's signals say only their class list
+                reason = f"{reason}: {detail}"
+            raise UnsafeExpression(reason, source, part.lineno) from None
 
 
 def _globals(names: Mapping[str, Any]) -> dict[str, Any]:
@@ -793,8 +845,28 @@ def check(source: str, mode: Mode) -> None:
     ``"exec"`` for a script.  Syntax errors are refused the same way, with a reason
     starting ``"syntax error"``.  The compiled result is cached, so checking at
     deployment also warms the cache for run time.
+
+    Then every constant sub-expression (one that reads no data: ``"x" * 10 ** 9``,
+    ``1 / 0``, ``floor("a")``) is run once under the run-time guards, and one that would
+    fail on every run is refused here rather than when an instance reaches it.
     """
     _compile(source, mode)
+    text = _normalized(source, mode)
+    _fold_constants(ast.parse(text, filename=_FILENAME, mode=mode), text, source)
+
+
+NOT_CONSTANT: Final = object()
+
+
+def constant_value(source: str) -> Any:
+    """The value of an expression that reads no data (a DMN output cell such as ``"lowest"``
+    or ``0.10``), or :data:`NOT_CONSTANT`; deployment checks such values against the
+    column's declared type. ``source`` must have passed :func:`check`."""
+    text = _normalized(source, "eval")
+    tree = ast.parse(text, filename=_FILENAME, mode="eval")
+    if not _is_constant(tree.body):
+        return NOT_CONSTANT
+    return evaluate(source, {})
 
 
 def evaluate(source: str, names: Mapping[str, Any]) -> Any:

@@ -117,6 +117,27 @@ REFUSALS = {
         edited(LOAN_AMOUNT, "floor(min(amounts))", "open('/etc/passwd').read()"),
         "loan_amount_rule_1_out_final_amount",
     ),
+    # What would fail every time an instance reached it is refused before it is stored:
+    "string formatting in a DMN output cell": (
+        "loan_amount.dmn",
+        edited(LOAN_AMOUNT, "floor(min(amounts))", '"%s" % amounts'),
+        "loan_amount_rule_1_out_final_amount",
+    ),
+    "a billion-character string in a DMN output cell": (
+        "loan_amount.dmn",
+        edited(LOAN_AMOUNT, "floor(min(amounts))", '"x" * 10 ** 9'),
+        "loan_amount_rule_1_out_final_amount",
+    ),
+    "text in a number column": (
+        "loan_amount.dmn",
+        edited(LOAN_AMOUNT, "floor(min(amounts))", '"abc"'),
+        "loan_amount_rule_1_out_final_amount",
+    ),
+    "division by zero in a gateway condition": (
+        "loan_lifecycle.bpmn",
+        edited(LIFECYCLE, 'approval_mode == "committee"', 'approval_mode == "committee" and 1 / 0 > 0'),
+        "flow_committee",
+    ),
     "dunder walk in a DMN input entry": (
         "loan_amount.dmn",
         edited(LOAN_AMOUNT, "&lt;= 0.10</text>", "().__class__.__bases__</text>"),

@@ -135,9 +135,46 @@ def test_eval_mode_refuses_statements() -> None:
     ],
 )
 def test_runtime_amplifier_is_refused(source: str, names: dict[str, Any]) -> None:
-    check(source, "eval")
     with pytest.raises(UnsafeExpression, match=r"too large|not allowed"):
         evaluate(source, names)
+    if not names:  # reads no data: the same refusal at deployment, before anything runs it
+        with pytest.raises(UnsafeExpression, match=r"too large|not allowed"):
+            check(source, "eval")
+
+
+@pytest.mark.parametrize(
+    ("source", "mode", "reason"),
+    [
+        ('"%s" % amounts', "eval", "string formatting with '%' is not allowed"),
+        ('"x" * 10 ** 9', "eval", "result of '*' is too large"),
+        ("[0] * 10 ** 9", "eval", "result of '*' is too large"),
+        ("1 / 0", "eval", "`1 / 0` always fails: DivisionByZero"),
+        ('x = {"a": 1}["b"]', "exec", "always fails: KeyError"),
+        ('floor("a") + amount', "eval", '`floor("a")` always fails'),
+        ("ok = amount > 0\nlimit = 10 ** 64 ** 2", "exec", "'**' is only allowed"),
+    ],
+)
+def test_deployment_refuses_what_would_fail_on_every_run(source: str, mode: str, reason: str) -> None:
+    """Constant sub-expressions are run once by `check` (deployment) under the run-time
+    guards: a diagram holding one that always fails is refused before it is stored."""
+    with pytest.raises(UnsafeExpression) as caught:
+        check(source, mode)  # type: ignore[arg-type]
+    assert reason in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "floor(min(amounts))",
+        "floor(1.5) + amount",
+        "amount / (1 - 1)",  # fails on every run too, but only its constant part is run here
+        'len("abc") > 2 and amount > 1',
+        "[a * 2 for a in amounts]",
+        'amount if amount > 0 else Decimal("0")',
+    ],
+)
+def test_constant_parts_that_work_pass_the_deployment_check(source: str) -> None:
+    check(source, "eval")
 
 
 def test_repeated_power_in_a_script_is_refused() -> None:

@@ -212,6 +212,13 @@ class CompletedTaskDoc(InstanceTaskDoc):
     completed_by_id = fields.Integer(allow_none=True)
 
 
+class IncidentDoc(_Doc):
+    at = _time()
+    element = fields.String(metadata={"description": "the BPMN element that failed"})
+    reason = fields.String()
+    actor_id = fields.Integer(allow_none=True, metadata={"description": "whose completion it was"})
+
+
 class InstanceDoc(_Doc):
     id = fields.Integer()
     business_key = fields.String()
@@ -227,4 +234,8 @@ class InstanceDoc(_Doc):
     pending_effects = fields.Integer(metadata={"description": "service tasks waiting to run"})
     failed_effects = fields.List(
         fields.Dict(), metadata={"description": "service tasks that used up their attempts (incidents)"}
+    )
+    incidents = fields.List(
+        fields.Nested(IncidentDoc),
+        metadata={"description": "engine failures since the instance last advanced (its task stays open)"},
     )

@@ -64,6 +64,10 @@ class ApiError(Exception):
         self.fields = fields or {}
         self.headers = headers or {}
 
+    def after_rollback(self) -> None:
+        """Hook for a failure that must leave a durable trace (a workflow incident): run by
+        the error handler after the request's writes are rolled back, then committed."""
+
 
 def not_found(what: str = "resource") -> ApiError:
     """The same 404 whether the object is missing or outside the caller's data scope."""
@@ -105,6 +109,14 @@ def register_error_handlers(app: Flask) -> None:
     def _api_error(err: ApiError):  # type: ignore[no-untyped-def]
         if err.status >= 500:
             db.session.rollback()
+        if type(err).after_rollback is not ApiError.after_rollback:
+            db.session.rollback()
+            try:
+                err.after_rollback()
+                db.session.commit()
+            except Exception:  # the trace is best effort; the client's answer is not
+                db.session.rollback()
+                log.exception("could not record the trace of %s", err.code)
         return error_response(err.status, err.code, err.message, err.fields, err.headers)
 
     @app.errorhandler(ValidationError)

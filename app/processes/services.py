@@ -13,7 +13,7 @@ from app.auth.permissions import Caller
 from app.errors import ApiError, not_found
 from app.extensions import db
 from app.loans.services import in_scope
-from app.models import Application, HumanTask, ProcessDefinition, ProcessInstance, StageEntry
+from app.models import Application, AuditLog, HumanTask, ProcessDefinition, ProcessInstance, StageEntry
 from app.processes.inputs import check_inputs
 from app.workflow import decisions, outbox, runtime, sandbox
 
@@ -170,5 +170,31 @@ def instance_view(instance_id: int, who: Caller) -> dict[str, Any]:
             }
             for row in outbox.failed_rows(instance.id)
         ],
+        "incidents": _open_incidents(instance),
         "history": history,
     }
+
+
+def _open_incidents(instance: ProcessInstance) -> list[dict[str, Any]]:
+    """Engine failures since the instance last advanced (a rule or script that failed on
+    this instance's data; the task stays open until the data or the diagram is fixed)."""
+    rows = db.session.scalars(
+        select(AuditLog)
+        .where(
+            AuditLog.action == "workflow.error",
+            AuditLog.object_type == "process_instance",
+            AuditLog.object_id == str(instance.id),
+            AuditLog.at >= instance.updated_at,
+        )
+        .order_by(AuditLog.id.desc())
+        .limit(20)
+    )
+    return [
+        {
+            "at": row.at.isoformat(),
+            "element": (row.after or {}).get("element"),
+            "reason": row.detail,
+            "actor_id": row.actor_id,
+        }
+        for row in rows
+    ]

@@ -122,7 +122,7 @@ def evaluate_table(decision_id: str, table: DecisionTable, data: dict[str, Any])
         except Exception as exc:  # a missing variable or a bad type in the inputs
             raise DecisionError(
                 decision_id,
-                f"input could not be evaluated: {exc}",
+                f"input could not be evaluated: {sandbox.error_text(exc)}",
                 "input_failed",
                 input=inp.label or inp.expression,
                 names=sorted(variables_of(inp.expression)),
@@ -155,7 +155,10 @@ def evaluate_table(decision_id: str, table: DecisionTable, data: dict[str, Any])
             raise
         except Exception as exc:  # e.g. median([]) or a bad type the inputs let through
             raise DecisionError(
-                decision_id, f"output '{name}' could not be evaluated: {exc}", "output_failed", output=name
+                decision_id,
+                f"output '{name}' could not be evaluated: {sandbox.error_text(exc)}",
+                "output_failed",
+                output=name,
             ) from exc
         outputs[name] = typed_value(decision_id, name, entry.output.typeRef, raw)
     return outputs
@@ -181,7 +184,7 @@ def _rule_matches(decision_id: str, rule: Any, values: dict[str, Any], names: di
                 label = rule.row_number or rule.id
                 names = sorted(variables_of(entry.input.expression) | variables_of(entry_expression(str(text))))
                 raise DecisionError(
-                    decision_id, f"rule {label}: {exc}", "rule_failed", rule=label, names=names
+                    decision_id, f"rule {label}: {sandbox.error_text(exc)}", "rule_failed", rule=label, names=names
                 ) from exc
     return True
 

@@ -60,10 +60,40 @@ def parse_duration(text: str) -> timedelta | None:
 
 
 class WorkflowFailure(ApiError):
-    """The diagram or a rule failed while advancing; names the BPMN element."""
+    """The diagram or a rule failed while advancing; names the BPMN element.
+
+    Raised in a request that tried to advance an instance (`on_instance`), it is also an
+    incident: the request's writes are rolled back (the task stays open), and an audit row
+    `workflow.error` records the element and the reason for the process administrators;
+    `GET /process-instances/{id}` lists it under `incidents` until the instance advances."""
 
     def __init__(self, element: str, message: str) -> None:
         super().__init__("workflow_error", f"{element}: {message}", 422, fields={"element": element})
+        self.element, self.reason = element, message
+        self.instance_id: int | None = None
+        self.actor_id: int | None = None
+
+    def on_instance(self, instance_id: int, actor_id: int | None) -> WorkflowFailure:
+        self.instance_id, self.actor_id = instance_id, actor_id
+        self.message = (
+            f"流程在 '{self.element}' 处出错，已记录，请联系流程管理员 "
+            f"(the process failed at '{self.element}': {self.reason}; recorded for the process administrators)"
+        )
+        return self
+
+    def after_rollback(self) -> None:
+        if self.instance_id is not None:
+            from app import audit
+
+            audit.record(
+                "workflow.error",
+                self.actor_id,
+                "process_instance",
+                self.instance_id,
+                after={"element": self.element},
+                outcome="failed",
+                detail=self.reason[:2000],
+            )
 
 
 def _run(action: Any) -> None:
@@ -502,8 +532,12 @@ def complete_user_task(task: Any, actor_id: int, form: dict[str, Any], closing: 
         spiff_task.data[parent_spec.output_item.bpmn_id] = item
     else:
         spiff_task.data[task.task_key] = dict(form)
-    _run(spiff_task.run)
-    _run(loaded.workflow.do_engine_steps)
+    try:
+        _run(spiff_task.run)
+        _run(loaded.workflow.do_engine_steps)
+    except WorkflowFailure as exc:  # (the workflow ran ahead of the row: lock() took it out of the live cache)
+        exc.on_instance(task.instance_id, actor_id)
+        raise
     _persist(loaded, actor_id, completed=task.spiff_task_id)
 
 

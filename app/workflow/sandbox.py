@@ -70,6 +70,7 @@ __all__ = [
     "UnsafeExpression",
     "check",
     "constant_value",
+    "error_text",
     "evaluate",
     "execute",
     "median",
@@ -772,6 +773,17 @@ def _compile(source: str, mode: Mode) -> _Program:
 _ALWAYS_FAILS = (ArithmeticError, TypeError, ValueError, LookupError, AttributeError)
 
 
+def error_text(exc: BaseException) -> str:
+    """An evaluation error as text for people: its class and message (decimal's signals
+    carry only a list of their classes as message, e.g. `[<class 'decimal.DivisionByZero'>]`)."""
+    if isinstance(exc, UnsafeExpression):
+        return str(exc)
+    detail = str(exc)
+    if not detail or detail.startswith("[<class"):
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {detail}"
+
+
 def _is_constant(node: ast.expr) -> bool:
     """Whether the value of a (checked) expression depends on nothing but its text: no
     names except safe functions being called, and no comprehension (its names are local)."""
@@ -805,11 +817,8 @@ def _fold_constants(tree: ast.AST, text: str, source: str) -> None:
         except UnsafeExpression as exc:
             raise UnsafeExpression(exc.reason, source, part.lineno) from None
         except _ALWAYS_FAILS as exc:
-            reason = f"`{ast.get_source_segment(text, part) or ast.unparse(part)}` always fails: {type(exc).__name__}"
-            detail = str(exc)
-            if detail and not detail.startswith("[<class"):  # decimal's signals say only their class list
-                reason = f"{reason}: {detail}"
-            raise UnsafeExpression(reason, source, part.lineno) from None
+            segment = ast.get_source_segment(text, part) or ast.unparse(part)
+            raise UnsafeExpression(f"`{segment}` always fails: {error_text(exc)}", source, part.lineno) from None
 
 
 def _globals(names: Mapping[str, Any]) -> dict[str, Any]:

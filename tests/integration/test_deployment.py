@@ -228,3 +228,31 @@ def test_one_upload_may_not_define_a_decision_twice_differently(api):
     assert versions(api) == before
     same_twice = deploy(api, [("loan_amount.dmn", LOAN_AMOUNT), ("copy.dmn", LOAN_AMOUNT)])
     assert same_twice.status_code in (200, 201) and same_twice.get_json()["created"] == []
+
+
+def test_a_rule_that_fails_on_an_instances_data_is_an_incident_and_the_task_stays_open(api):
+    """What deployment cannot know — a division by a difference of the approvers' amounts —
+    fails when an approval reaches it: the approver's answer is not stored, the failure is
+    recorded and shown on the instance until it advances."""
+    fragile = edited(LOAN_AMOUNT, "floor(min(amounts))", "floor(min(amounts) / (max(amounts) - 100000))")
+    assert deploy(api, [("loan_amount.dmn", fragile)]).status_code == 201
+    no = api.submit(region="HK")
+    api.to_approval(no)
+    assert api.approve("approver1", no, "approve", "100000", 12).status_code == 200
+    failed = api.approve("approver2", no, "approve", "95000", 12)
+    assert failed.status_code == 422
+    error = failed.get_json()["error"]
+    assert (error["code"], error["fields"]) == ("workflow_error", {"element": "decide_amount"})
+    assert "recorded for the process administrators" in error["message"]
+
+    instance_id = api.application("lead_hka", no)["process_instance_id"]
+    view = api.get("analyst", f"/api/v1/process-instances/{instance_id}").get_json()
+    (incident,) = view["incidents"]
+    assert incident["element"] == "decide_amount" and incident["actor_id"] == api.user_id("approver2")
+    assert "DivisionByZero" in incident["reason"] or "division" in incident["reason"].lower(), incident
+    assert api.task("approver2", no, "approve")["status"] == "open"  # nothing of the answer was kept
+
+    assert api.approve("approver2", no, "reject", "95000", 12).status_code == 200  # another answer goes through
+    view = api.get("analyst", f"/api/v1/process-instances/{instance_id}").get_json()
+    assert view["incidents"] == []
+    assert [t["task_key"] for t in view["current_tasks"]] == ["supervisor_decide"]

@@ -68,6 +68,13 @@ def test_committee_rejection_rejects_the_application_without_a_loan(api):
     assert response.status_code == 200, response.get_json()
     detail = api.application("lead_sya", no)
     assert (detail["stage"], detail["loan_id"], detail["decision"]["outcome"]) == ("rejected", None, "rejected")
+    # a rejection decides no amount or term, so it names no strategy (as a centralized one)
+    assert {k: detail["decision"][k] for k in ("final_amount", "final_term", "amount_strategy", "term_strategy")} == {
+        "final_amount": None,
+        "final_term": None,
+        "amount_strategy": None,
+        "term_strategy": None,
+    }
 
 
 def test_committee_must_register_its_members(api):

@@ -85,6 +85,7 @@ class WorkflowFailure(ApiError):
         if self.instance_id is not None:
             from app import audit
 
+            log.error("instance %s failed at %s: %s", self.instance_id, self.element, self.reason)
             audit.record(
                 "workflow.error",
                 self.actor_id,
@@ -366,7 +367,11 @@ def start(
         workflow.data[STAGE_KEY] = stage
     for task in workflow.get_tasks(state=TaskState.READY):
         task.data.update(data)
-    _run(workflow.do_engine_steps)
+    try:
+        _run(workflow.do_engine_steps)
+    except WorkflowFailure as exc:  # nothing was stored; the administrators learn it from the log
+        log.error("%s v%s failed at start (%s): %s", process_key, definition.version, exc.element, exc.reason)
+        raise
     now = utcnow()
     projection = _project(workflow, definition, now)
     instance_id = _INSERT_INSTANCE.execute(

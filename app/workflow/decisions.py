@@ -312,7 +312,12 @@ class CheckedDecisionEngine:
         return {self.decision_id: evaluate_table(self.decision_id, self.decision_table, task.data)}
 
 
-_SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+# Every BPMN/DMN file is read with this parser: no entities, network or DTD; comments and
+# processing instructions dropped (a modeler may leave them anywhere, and the checks and the
+# library's parser expect elements only: a comment inside a decision table was a 500).
+SAFE_XML = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True, remove_pis=True
+)
 
 
 @lru_cache(maxsize=64)
@@ -324,7 +329,7 @@ def deployed_table(definition_id: int, source: str) -> DecisionTable:
 def parse_table(source: bytes, file_name: str) -> DecisionTable:
     """The decision table of one DMN file."""
     parser = BpmnDmnParser(validator=VALIDATOR)
-    parser.add_dmn_xml(etree.fromstring(source, _SAFE_XML), filename=file_name)
+    parser.add_dmn_xml(etree.fromstring(source, SAFE_XML), filename=file_name)
     dmn_parser = next(iter(parser.dmn_parsers.values()))
     dmn_parser.parse()
     return dmn_parser.decision.decisionTables[0]

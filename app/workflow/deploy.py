@@ -25,6 +25,7 @@ from app.extensions import db
 from app.models import ProcessDefinition, Role
 from app.workflow import registry, sandbox
 from app.workflow.decisions import (
+    SAFE_XML,
     SUPPORTED_HIT_POLICIES,
     DecisionError,
     coverage_problems,
@@ -37,7 +38,6 @@ from app.workflow.specs import AsyncServiceTask, YdxParser, spec_to_json
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
-_SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 # (local tag, namespace, mode) of elements whose text is an expression or a script
 _BPMN_EXPRESSIONS = (
@@ -211,7 +211,7 @@ def _read(uploads: list[Upload], errors: DeploymentErrors, roles: set[str]) -> N
             continue
         upload.checksum = hashlib.sha256(upload.content).hexdigest()
         try:
-            upload.root = etree.fromstring(upload.content, _SAFE_XML)
+            upload.root = etree.fromstring(upload.content, SAFE_XML)
         except etree.XMLSyntaxError as exc:
             errors.add(upload.name, f"XML 格式错误，第 {exc.lineno} 行 (malformed XML: {exc.msg}, line {exc.lineno})")
             continue
@@ -338,7 +338,7 @@ def deploy(files: list[tuple[str, bytes]], actor_id: int | None) -> list[Process
     parser = YdxParser()
     for key, (name, content, _) in decision_sources.items():
         try:
-            parser.add_dmn_xml(etree.fromstring(content, _SAFE_XML), filename=name)
+            parser.add_dmn_xml(etree.fromstring(content, SAFE_XML), filename=name)
             if key in changed_decisions:
                 for problem in coverage_problems(parse_table(content, name)):
                     errors.add(name, problem)
@@ -351,14 +351,14 @@ def deploy(files: list[tuple[str, bytes]], actor_id: int | None) -> list[Process
             continue
         seen_files.add(name)
         try:
-            parser.add_bpmn_xml(etree.ElementTree(etree.fromstring(content, _SAFE_XML)), filename=name)
+            parser.add_bpmn_xml(etree.ElementTree(etree.fromstring(content, SAFE_XML)), filename=name)
         except (ValidationException, SpiffWorkflowException, etree.XMLSyntaxError) as exc:
             errors.add(name, _describe(exc))
     errors.raise_if_any()
 
     prepared: list[dict[str, Any]] = []
     for key, (name, content, checksum) in process_sources.items():
-        refs = _called_decisions(etree.fromstring(content, _SAFE_XML))
+        refs = _called_decisions(etree.fromstring(content, SAFE_XML))
         for task_id, decision_id in refs.items():
             if decision_id not in decision_sources:
                 errors.add(

@@ -256,3 +256,13 @@ def test_a_rule_that_fails_on_an_instances_data_is_an_incident_and_the_task_stay
     view = api.get("analyst", f"/api/v1/process-instances/{instance_id}").get_json()
     assert view["incidents"] == []
     assert [t["task_key"] for t in view["current_tasks"]] == ["supervisor_decide"]
+
+
+def test_comments_anywhere_in_a_file_are_ignored(api):
+    """Modelers leave comments; one inside a decision table was a 500."""
+    commented = edited(LOAN_AMOUNT, "<rule ", "<!-- reviewed 2026 --><rule ").replace(
+        "0.10", "0.05"
+    )  # a change, so that a version is created
+    response = deploy(api, [("loan_amount.dmn", commented)])
+    assert response.status_code == 201, response.get_json()
+    assert {(c["kind"], c["key"]) for c in response.get_json()["created"]} >= {("decision", "loan_amount")}

@@ -216,7 +216,8 @@ class IncidentDoc(_Doc):
     at = _time()
     element = fields.String(metadata={"description": "the BPMN element that failed"})
     reason = fields.String()
-    actor_id = fields.Integer(allow_none=True, metadata={"description": "whose completion it was"})
+    actor_id = fields.Integer(allow_none=True, metadata={"description": "whose completion it was (the latest)"})
+    count = fields.Integer(metadata={"description": "how often it happened since the instance last advanced"})
 
 
 class InstanceDoc(_Doc):
@@ -237,5 +238,7 @@ class InstanceDoc(_Doc):
     )
     incidents = fields.List(
         fields.Nested(IncidentDoc),
-        metadata={"description": "engine failures since the instance last advanced (its task stays open)"},
+        metadata={
+            "description": "engine failures since the instance's latest completed task, one per element and reason"
+        },
     )

@@ -170,31 +170,41 @@ def instance_view(instance_id: int, who: Caller) -> dict[str, Any]:
             }
             for row in outbox.failed_rows(instance.id)
         ],
-        "incidents": _open_incidents(instance),
+        "incidents": _open_incidents(instance, tasks),
         "history": history,
     }
 
 
-def _open_incidents(instance: ProcessInstance) -> list[dict[str, Any]]:
-    """Engine failures since the instance last advanced (a rule or script that failed on
-    this instance's data; the task stays open until the data or the diagram is fixed)."""
+def _open_incidents(instance: ProcessInstance, tasks: list[HumanTask]) -> list[dict[str, Any]]:
+    """Engine failures since the instance last advanced — since its latest completed task
+    (a handover or a claim changes the instance without advancing it) — one entry per
+    element and reason, with how often and when it last happened: a rule or script that
+    failed on this instance's data; the task stays open until the data or diagram is fixed."""
+    completed = [t.completed_at for t in tasks if t.status == "completed" and t.completed_at]
+    since = max(completed, default=instance.created_at)
     rows = db.session.scalars(
         select(AuditLog)
         .where(
             AuditLog.action == "workflow.error",
             AuditLog.object_type == "process_instance",
             AuditLog.object_id == str(instance.id),
-            AuditLog.at >= instance.updated_at,
+            AuditLog.at >= since,
         )
         .order_by(AuditLog.id.desc())
-        .limit(20)
+        .limit(200)
     )
-    return [
-        {
-            "at": row.at.isoformat(),
-            "element": (row.after or {}).get("element"),
-            "reason": row.detail,
-            "actor_id": row.actor_id,
-        }
-        for row in rows
-    ]
+    grouped: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for row in rows:  # newest first
+        element = (row.after or {}).get("element")
+        entry = grouped.get((element, row.detail))
+        if entry is None:
+            grouped[(element, row.detail)] = {
+                "at": row.at.isoformat(),
+                "element": element,
+                "reason": row.detail,
+                "actor_id": row.actor_id,
+                "count": 1,
+            }
+        else:
+            entry["count"] += 1
+    return list(grouped.values())

@@ -112,6 +112,11 @@ def _run(action: Any) -> None:
         raise WorkflowFailure("workflow", str(exc)) from exc
     except NameError as exc:  # SpiffWorkflow's error path itself raises NameError (notes)
         raise WorkflowFailure("workflow", f"engine error: {exc}") from exc
+    except ApiError:
+        raise
+    except Exception as exc:  # anything else the engine lets through: still this instance's incident
+        log.exception("engine error")
+        raise WorkflowFailure("workflow", f"engine error: {sandbox.error_text(exc)}") from exc
 
 
 @dataclass
@@ -169,7 +174,9 @@ def _project(workflow: Any, definition: DefinitionInfo, now: datetime, completed
             try:
                 value = sandbox.evaluate(props["assignee"], task.data)
             except Exception as exc:
-                raise WorkflowFailure(task.task_spec.bpmn_id, f"assignee expression failed: {exc}") from exc
+                raise WorkflowFailure(
+                    task.task_spec.bpmn_id, f"assignee expression failed: {sandbox.error_text(exc)}"
+                ) from exc
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise WorkflowFailure(task.task_spec.bpmn_id, f"assignee expression gave {value!r}, not a user id")
             assignee = value
@@ -540,10 +547,10 @@ def complete_user_task(task: Any, actor_id: int, form: dict[str, Any], closing: 
     try:
         _run(spiff_task.run)
         _run(loaded.workflow.do_engine_steps)
+        _persist(loaded, actor_id, completed=task.spiff_task_id)  # (its projection evaluates assignees)
     except WorkflowFailure as exc:  # (the workflow ran ahead of the row: lock() took it out of the live cache)
         exc.on_instance(task.instance_id, actor_id)
         raise
-    _persist(loaded, actor_id, completed=task.spiff_task_id)
 
 
 def set_task_data(task: Any, key: str, value: Any) -> None:

@@ -773,6 +773,27 @@ def _compile(source: str, mode: Mode) -> _Program:
 _ALWAYS_FAILS = (ArithmeticError, TypeError, ValueError, LookupError, AttributeError)
 
 
+_DECIMAL_SIGNALS: Final = {
+    "DivisionByZero": "division by zero",
+    "DivisionUndefined": "0 / 0",
+    "InvalidOperation": "invalid decimal operation",
+    "Overflow": "number too large",
+}
+
+
+def _textual_args(exc: BaseException) -> None:
+    """Give an error a text message where it has another first argument (decimal's signals
+    carry a list of classes, `KeyError(1)` an int): SpiffWorkflow adds `args[0]` to a str
+    when it wraps a script's error, and a TypeError there became a 500."""
+    if exc.args and not isinstance(exc.args[0], str):
+        first = exc.args[0]
+        if isinstance(first, list) and all(isinstance(c, type) for c in first):
+            text = _DECIMAL_SIGNALS.get(type(exc).__name__, type(exc).__name__)
+        else:
+            text = repr(first) if isinstance(exc, KeyError) else str(first)
+        exc.args = (text, *exc.args[1:])
+
+
 def error_text(exc: BaseException) -> str:
     """An evaluation error as text for people: its class and message (decimal's signals
     carry only a list of their classes as message, e.g. `[<class 'decimal.DivisionByZero'>]`)."""
@@ -937,7 +958,11 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
     ) -> Any:
         """Value of ``expression`` over the task data (and external names)."""
         names = {**external_context, **context} if external_context else context
-        return evaluate(expression, names)
+        try:
+            return evaluate(expression, names)
+        except Exception as exc:
+            _textual_args(exc)
+            raise
 
     def execute(
         self,
@@ -951,7 +976,11 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         """
         external = external_context or {}
         scope = {**external, **context}
-        execute(script, scope)
+        try:
+            execute(script, scope)
+        except Exception as exc:
+            _textual_args(exc)
+            raise
         for key, value in scope.items():
             if key in context or key not in external:
                 context[key] = value

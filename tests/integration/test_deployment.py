@@ -247,8 +247,12 @@ def test_a_rule_that_fails_on_an_instances_data_is_an_incident_and_the_task_stay
 
     instance_id = api.application("lead_hka", no)["process_instance_id"]
     view = api.get("analyst", f"/api/v1/process-instances/{instance_id}").get_json()
+    again = api.approve("approver2", no, "approve", "95000", 12)  # a retry fails alike: one incident, counted
+    assert again.status_code == 422
+    view = api.get("analyst", f"/api/v1/process-instances/{instance_id}").get_json()
     (incident,) = view["incidents"]
     assert incident["element"] == "decide_amount" and incident["actor_id"] == api.user_id("approver2")
+    assert incident["count"] == 2
     assert "DivisionByZero" in incident["reason"] or "division" in incident["reason"].lower(), incident
     assert api.task("approver2", no, "approve")["status"] == "open"  # nothing of the answer was kept
 
@@ -266,3 +270,42 @@ def test_comments_anywhere_in_a_file_are_ignored(api):
     response = deploy(api, [("loan_amount.dmn", commented)])
     assert response.status_code == 201, response.get_json()
     assert {(c["kind"], c["key"]) for c in response.get_json()["created"]} >= {("decision", "loan_amount")}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "element", "failing"),
+    [
+        # a script dividing by zero in decimal (its error carries no text: this was a 500)
+        (
+            "loan_term = None</bpmn:script>",
+            "loan_term = None\nratio = 1 / (len(approvals) - len(approvals))</bpmn:script>",
+            "tally_approvals",
+            "approve",
+        ),
+        # an assignee expression that fails on the data (it failed after the new try block)
+        (
+            """value='assign_officer["officer_id"]'""",
+            """value='[0][assign_officer["officer_id"]]'""",
+            "onsite_visit",
+            "assign_officer",
+        ),
+    ],
+    ids=["decimal-division-in-a-script", "assignee-expression"],
+)
+def test_every_kind_of_engine_failure_in_a_completion_is_an_incident(api, old, new, element, failing):
+    assert deploy(api, [("loan_lifecycle.bpmn", edited(LIFECYCLE, old, new))]).status_code == 201
+    no = api.submit(region="HK")
+    if failing == "assign_officer":
+        task = api.task("lead_hka", no, "assign_officer", "candidate")
+        response = api.post(
+            "lead_hka", f"/api/v1/tasks/{task['id']}/complete", json={"officer_id": api.user_id("officer_hka1")}
+        )
+    else:
+        api.to_approval(no)
+        assert api.approve("approver1", no, "approve", "100000", 12).status_code == 200
+        response = api.approve("approver2", no, "approve", "95000", 12)
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["error"]["fields"] == {"element": element}
+    instance_id = api.application("lead_hka", no)["process_instance_id"]
+    (incident,) = api.get("analyst", f"/api/v1/process-instances/{instance_id}").get_json()["incidents"]
+    assert incident["element"] == element

@@ -805,41 +805,130 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {detail}"
 
 
-def _is_constant(node: ast.expr) -> bool:
-    """Whether the value of a (checked) expression depends on nothing but its text: no
-    names except safe functions being called, and no comprehension (its names are local)."""
-    callees = {id(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
-    for child in ast.walk(node):
-        if isinstance(child, ast.Name) and not (id(child) in callees and child.id in SAFE_FUNCTIONS):
-            return False
-        if isinstance(child, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
-            return False
-    return True
+MAX_FOLDED_LENGTH: Final = 10_000
+"""Longest text or container deployment builds while folding constants; a longer value is
+not computed ("cannot tell", never a refusal), so checking stays cheap."""
+
+_UNKNOWN: Final = object()
+_UNARY: Final[dict[type[ast.unaryop], Callable[[Any], Any]]] = {
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+    ast.Not: operator.not_,
+    ast.Invert: operator.invert,
+}
 
 
-def _constant_parts(node: ast.AST) -> Iterator[ast.expr]:
-    """The largest constant sub-expressions that compute something (not bare literals)."""
-    if isinstance(node, ast.expr) and not isinstance(node, ast.Constant) and _is_constant(node):
-        yield node
-        return
-    for child in ast.iter_child_nodes(node):
-        yield from _constant_parts(child)
+class _Folder:
+    """Values of the parts of an expression that read no data, computed bottom-up from
+    literals with the run-time guards: displays, unary and binary operators, subscripts.
+    Calls, comparisons, names and comprehensions are not computed (`_UNKNOWN`), so folding
+    costs at most a few operations on values of `MAX_FOLDED_LENGTH` per node. A guard's
+    refusal or an error is raised as :class:`UnsafeExpression` naming the part."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.text, self.source = text, source
+        self.known: dict[int, Any] = {}
+
+    def value(self, node: ast.AST) -> Any:
+        found = self.known.get(id(node), None)
+        if found is None and id(node) not in self.known:
+            found = self.known[id(node)] = self._value(node)
+        return found
+
+    def _value(self, node: ast.AST) -> Any:
+        if isinstance(node, ast.Constant):
+            if type(node.value) is float:  # as the rewriter reads it: exact, from the text
+                return Decimal(ast.get_source_segment(self.text, node) or repr(node.value))
+            return node.value
+        if isinstance(node, ast.Tuple | ast.List | ast.Set):
+            parts = [self.value(element) for element in node.elts]
+            if any(part is _UNKNOWN for part in parts):
+                return _UNKNOWN
+            kind = {ast.Tuple: tuple, ast.List: list, ast.Set: set}[type(node)]
+            return self._run(node, kind, parts)
+        if isinstance(node, ast.Dict):
+            if any(key is None for key in node.keys):
+                return _UNKNOWN
+            keys = [self.value(key) for key in node.keys]
+            values = [self.value(item) for item in node.values]
+            if any(part is _UNKNOWN for part in keys + values):
+                return _UNKNOWN
+            return self._run(node, lambda pairs: dict(pairs), list(zip(keys, values, strict=True)))
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+            operand = self.value(node.operand)
+            return _UNKNOWN if operand is _UNKNOWN else self._run(node, _UNARY[type(node.op)], operand)
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+            left, right = self.value(node.left), self.value(node.right)
+            if left is _UNKNOWN or right is _UNKNOWN or _too_long_to_fold(node.op, left, right):
+                return _UNKNOWN
+            helper = _RUNTIME_HELPERS[f"__sandbox_{_OPERATORS[type(node.op)][1]}__"]
+            return self._run(node, helper, left, right)
+        if isinstance(node, ast.Subscript):
+            container, index = self.value(node.value), self.value(node.slice)
+            if container is _UNKNOWN or index is _UNKNOWN:
+                return _UNKNOWN
+            return self._run(node, operator.getitem, container, index)
+        if isinstance(node, ast.Slice):
+            bounds = [self.value(part) if part is not None else None for part in (node.lower, node.upper, node.step)]
+            return _UNKNOWN if any(b is _UNKNOWN for b in bounds) else slice(*bounds)
+        return _UNKNOWN
+
+    def _run(self, node: ast.AST, function: Callable[..., Any], *arguments: Any) -> Any:
+        try:
+            result = function(*arguments)
+        except UnsafeExpression as exc:
+            raise UnsafeExpression(exc.reason, self.source, getattr(node, "lineno", None)) from None
+        except _ALWAYS_FAILS as exc:
+            segment = ast.get_source_segment(self.text, node) or ast.unparse(node)
+            raise UnsafeExpression(
+                f"`{segment}` always fails: {error_text(exc)}", self.source, getattr(node, "lineno", None)
+            ) from None
+        if isinstance(result, str | bytes | list | tuple | dict | set) and len(result) > MAX_FOLDED_LENGTH:
+            return _UNKNOWN
+        return result
+
+
+def _too_long_to_fold(op: ast.operator, left: Any, right: Any) -> bool:
+    """A repetition within the run-time limit but longer than folding builds: not computed.
+    (Beyond the run-time limit the guard refuses it without building anything.)"""
+    if not isinstance(op, ast.Mult):
+        return False
+    for sequence, count in ((left, right), (right, left)):
+        if isinstance(sequence, str | bytes | list | tuple) and isinstance(count, int):
+            return MAX_FOLDED_LENGTH < len(sequence) * count <= MAX_SEQUENCE_LENGTH
+    return False
+
+
+def _unconditional(node: ast.AST) -> Iterator[ast.AST]:
+    """The children of a node that run whenever the node runs: not the branches of `x if c
+    else y`, `a and b`, `a < b < c` or `if`, nor a comprehension's element and conditions
+    (its first iterable does run). A deliberate `1 / 0` on a branch is the analyst's way to
+    stop an instance, and a branch may never be taken."""
+    if isinstance(node, ast.IfExp | ast.If):
+        yield node.test
+    elif isinstance(node, ast.BoolOp):
+        yield node.values[0]
+    elif isinstance(node, ast.Compare):
+        yield node.left
+        yield node.comparators[0]
+    elif isinstance(node, ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp):
+        yield node.generators[0].iter
+    else:
+        yield from ast.iter_child_nodes(node)
 
 
 def _fold_constants(tree: ast.AST, text: str, source: str) -> None:
-    """Run every constant sub-expression once, at check time (so at deployment), under the
-    same guards as at run time: `"x" * 10 ** 9`, `[0] * 10 ** 9` or `1 / 0` would fail on
-    every run, so they are refused before a diagram holding them is stored. The tree is
-    not changed; the values are thrown away."""
-    for part in _constant_parts(tree):
-        expression = ast.fix_missing_locations(_Rewriter(text).visit(ast.Expression(copy.deepcopy(part))))
-        try:
-            eval(compile(expression, _FILENAME, "eval"), _globals({}))  # noqa: S307 - checked and rewritten
-        except UnsafeExpression as exc:
-            raise UnsafeExpression(exc.reason, source, part.lineno) from None
-        except _ALWAYS_FAILS as exc:
-            segment = ast.get_source_segment(text, part) or ast.unparse(part)
-            raise UnsafeExpression(f"`{segment}` always fails: {error_text(exc)}", source, part.lineno) from None
+    """Compute, at check time (so at deployment), every part of the text that reads no data
+    and runs whenever the text runs, under the run-time guards: `"x" * 10 ** 9`,
+    `[0] * 10 ** 9`, `1 / 0` or `{"a": 1}["b"]` would fail on every run, so a diagram
+    holding one is refused before it is stored. The tree is not changed."""
+    folder = _Folder(text, source)
+    pending: list[ast.AST] = [tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.expr | ast.Slice) and folder.value(node) is not _UNKNOWN:
+            continue  # computed, with everything under it
+        pending.extend(_unconditional(node))
 
 
 def _globals(names: Mapping[str, Any]) -> dict[str, Any]:
@@ -876,9 +965,11 @@ def check(source: str, mode: Mode) -> None:
     starting ``"syntax error"``.  The compiled result is cached, so checking at
     deployment also warms the cache for run time.
 
-    Then every constant sub-expression (one that reads no data: ``"x" * 10 ** 9``,
-    ``1 / 0``, ``floor("a")``) is run once under the run-time guards, and one that would
-    fail on every run is refused here rather than when an instance reaches it.
+    Then the parts built from literals alone that run whenever the text runs
+    (``"x" * 10 ** 9``, ``1 / 0``, ``{"a": 1}["b"]``) are computed under the run-time
+    guards, and one that would fail on every run is refused here rather than when an
+    instance reaches it (see :class:`_Folder`: calls, comparisons, branches and long values
+    are left alone, so the check stays cheap).
     """
     _compile(source, mode)
     text = _normalized(source, mode)
@@ -889,14 +980,14 @@ NOT_CONSTANT: Final = object()
 
 
 def constant_value(source: str) -> Any:
-    """The value of an expression that reads no data (a DMN output cell such as ``"lowest"``
-    or ``0.10``), or :data:`NOT_CONSTANT`; deployment checks such values against the
-    column's declared type. ``source`` must have passed :func:`check`."""
+    """The value of an expression built from literals only (a DMN output cell such as
+    ``"lowest"``, ``0.10`` or ``-1``), or :data:`NOT_CONSTANT` (it reads data, calls a
+    function, compares, or is too long to compute here); deployment checks such values
+    against the column's declared type. ``source`` must have passed :func:`check`."""
     text = _normalized(source, "eval")
     tree = ast.parse(text, filename=_FILENAME, mode="eval")
-    if not _is_constant(tree.body):
-        return NOT_CONSTANT
-    return evaluate(source, {})
+    value = _Folder(text, source).value(tree.body)
+    return NOT_CONSTANT if value is _UNKNOWN else value
 
 
 def evaluate(source: str, names: Mapping[str, Any]) -> Any:

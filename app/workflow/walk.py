@@ -14,8 +14,13 @@ pre-order; a task's children are entered only when its state is at least the low
 the filter can match — predicted states let every branch in, definite ones stop at
 predicted tasks, finished-only filters stop at unfinished ones; a subprocess's tree is
 entered before the task's own children unless skipped or finished), prunes at the same
-`end_at_spec` and `max_depth`, and applies the library's own `BpmnTaskFilter`. It keeps
-its place on a stack of (task, depth) pairs, so a visit costs one dict lookup per child.
+`end_at_spec`, and applies the library's own `BpmnTaskFilter`. It keeps its place on a
+stack of (task, depth) pairs, so a visit costs one dict lookup per child. `max_depth`
+counts a task's true depth below the start. The library's counter agrees except after
+leaving a subprocess task that has no children of its own, where it stays one level too
+deep (its leaf handling only walks back up to the subprocess's root); so with a subprocess
+of that shape the two can prune differently at small `max_depth` values — an edge no
+engine walk (all at the default of 1000) reaches short of a thousand-step loop.
 Breadth-first iteration is left to the library. `tests/unit/test_walk.py` checks it
 against `BpmnTaskIterator` for every filter the engine and we use, at every step of the
 lifecycles.

@@ -181,12 +181,18 @@ def register_auth(app: Flask) -> None:
     @app.before_request
     def _csrf() -> None:
         """Console form posts (login included) and API writes authenticated by the session
-        cookie must carry the session's CSRF token; API calls without a session (bearer
-        tokens) need none."""
+        cookie must carry the session's CSRF token. API calls that carry a bearer token are
+        authenticated by it alone (a browser never adds that header by itself), and the
+        public endpoints use no identity at all: neither needs one, cookie or not."""
         if request.method not in UNSAFE_METHODS or request.endpoint is None:
             return  # (no endpoint: the 404 or 405 answers; nothing would run)
-        if request.path.startswith("/api/") and ("_user_id" not in session or request.endpoint == "auth.login"):
-            return  # bearer-token API (a JSON login cannot be forged cross-site without CORS)
+        if request.path.startswith("/api/") and (
+            "_user_id" not in session
+            or request.endpoint == "auth.login"  # a JSON login cannot be forged cross-site without CORS
+            or request.blueprint == "public"
+            or services.bearer_token(request.headers.get("Authorization")) is not None
+        ):
+            return
         sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
         expected = session.get("csrf_token", "")
         if not expected or not secrets.compare_digest(sent, expected):
@@ -213,6 +219,7 @@ def register_blueprints(app: Flask) -> None:
     from app.loans.routes import blp as loans_blp
     from app.processes.routes import blp as processes_blp
     from app.public.routes import blp as public_blp
+    from app.public.routes import throttle_first
     from app.tasks.routes import blp as tasks_blp
     from app.web.routes import bp as web_bp
 
@@ -220,6 +227,7 @@ def register_blueprints(app: Flask) -> None:
         api.register_blueprint(blueprint)
     app.register_blueprint(web_bp)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    app.before_request_funcs.setdefault(None, []).insert(0, throttle_first)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import current_app, g, request
+from flask import g, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import ColumnElement, false, or_, select, true
@@ -122,20 +122,20 @@ def caller() -> Caller:
 
 
 def _bearer_user() -> Any:
-    """The user of a valid bearer token on a request without a session cookie, checked
-    directly: Flask-Login's loader would first hash the client's address for session
-    protection and open the (absent) session. With a session cookie, or without a valid
-    token, Flask-Login decides as before (its session user comes first)."""
+    """The user of the request's bearer token, checked directly (Flask-Login's loader would
+    first hash the client's address for session protection and open the session), or None
+    without an `Authorization: Bearer` header. A request that carries a token is
+    authenticated by it alone, whatever session cookie the browser also sends: an invalid
+    token is a 401, not the console's user."""
     from app.auth.services import bearer_token, user_for_token
 
     token = bearer_token(request.headers.get("Authorization"))
     if token is None:
         return None
-    if "HTTP_COOKIE" in request.environ and current_app.config["SESSION_COOKIE_NAME"] in request.cookies:
-        return None
     user = user_for_token(token)
-    if user is not None:
-        g.auth_method = "token"
+    if user is None:
+        raise ApiError("unauthorized", _("请先登录"), 401)
+    g.auth_method = "token"
     return user
 
 

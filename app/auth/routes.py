@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import request, session
+from flask_login import logout_user
 from marshmallow import Schema, fields, validate
 
 from app import audit, docs
@@ -46,11 +47,15 @@ def login(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 @blp.route("/logout", methods=["POST"])
 @blp.alt_response(200, schema=docs.StatusDoc, success=True, description="OK")
 def logout():  # type: ignore[no-untyped-def]
-    """Revoke the presented token."""
+    """Revoke the presented token (or, called with the console's session cookie, end that
+    session for every copy of the cookie)."""
     who = caller()
     token = services.bearer_token(request.headers.get("Authorization"))
     if token:
         services.revoke_token(token)
+    else:
+        services.end_console_session(session.pop(services.CONSOLE_SESSION_KEY, None))
+        logout_user()
     audit.record("auth.logout", who.id, "user", who.id)
     db.session.commit()
     return {"status": "logged_out"}

@@ -10,8 +10,10 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
+from flask import session as flask_session
 from flask_babel import gettext as _
 from flask_login import UserMixin
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -90,6 +92,37 @@ def issue_token(user: User) -> str:
     ttl = current_app.config["YDX_TOKEN_TTL_SECONDS"]
     db.session.add(ApiToken(id=token_id, user_id=user.id, expires_at=utcnow() + timedelta(seconds=ttl)))
     return _serializer().dumps(token_id)
+
+
+def open_console_session(user: User) -> str:
+    """Record a console session server-side (a token row whose id only the signed session
+    cookie carries; it is not a bearer token, which is the id signed with another salt), so
+    that a logout ends it for every copy of the cookie. Returns the id for the session."""
+    session_id = secrets.token_urlsafe(32)
+    ttl = current_app.config["YDX_TOKEN_TTL_SECONDS"]
+    db.session.add(ApiToken(id=session_id, user_id=user.id, expires_at=utcnow() + timedelta(seconds=ttl)))
+    return session_id
+
+
+_CONSOLE_SESSION = Hot(
+    select(ApiToken.user_id).where(
+        ApiToken.id == bindparam("id_"), ApiToken.revoked_at.is_(None), ApiToken.expires_at > bindparam("now_")
+    )
+)
+
+
+def console_session_open(session_id: Any, user_id: int) -> bool:
+    """Whether a console session recorded by `open_console_session` is still open for the user."""
+    if not isinstance(session_id, str):
+        return False
+    row = _CONSOLE_SESSION.execute({"id_": session_id, "now_": utcnow()}).first()
+    return row is not None and row.user_id == user_id
+
+
+def end_console_session(session_id: Any) -> None:
+    """Close a console session for every copy of its cookie (logout)."""
+    if isinstance(session_id, str):
+        db.session.execute(update(ApiToken).where(ApiToken.id == session_id).values(revoked_at=utcnow()))
 
 
 def _token_id(token: str) -> str | None:
@@ -227,7 +260,8 @@ def change_password(user: User, current: str, new: str) -> None:
 
 
 def load_session_user(session_id: str) -> User | None:
-    """Flask-Login's loader: `id:password_changed_at`, so a password change ends sessions."""
+    """Flask-Login's loader: `id:password_changed_at`, so a password change ends sessions,
+    and the session's server-side record must be open, so a logout ends it."""
     try:
         user_id, stamp = session_id.split(":")
         user = db.session.get(User, int(user_id))
@@ -235,4 +269,9 @@ def load_session_user(session_id: str) -> User | None:
         return None
     if user is None or not user.active or str(int(user.password_changed_at.timestamp())) != stamp:
         return None
+    if not console_session_open(flask_session.get(CONSOLE_SESSION_KEY), user.id):
+        return None
     return user
+
+
+CONSOLE_SESSION_KEY = "ydx_sid"

@@ -13,11 +13,13 @@ from app.public.schemas import ApplicationForm, StatusArgs, StatusSchema, Submit
 blp = Blueprint("public", __name__, url_prefix="/api/v1/public", description="客户申请 Customer applications")
 
 
-@blp.before_request
-def _throttle() -> None:
-    """F1 abuse throttling counts every request of an address, before its input is checked:
-    invalid submissions and wrong phone numbers count too."""
-    services.throttle("submit" if request.method == "POST" else "status")
+def throttle_first() -> None:
+    """F1 abuse throttling counts every request of an address before anything checks its
+    input: invalid submissions, wrong phone numbers and bodies the hardening refuses (not a
+    JSON object, NUL characters) count too. Installed as the app's first hook
+    (app/__init__.py), so it runs before hardening's, which would answer first."""
+    if request.blueprint == blp.name:
+        services.throttle("submit" if request.method == "POST" else "status")
 
 
 @blp.route("/applications", methods=["POST"])

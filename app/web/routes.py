@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
-from flask_login import login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_user, logout_user
 
 from app import audit
 from app.auth import services as auth
@@ -70,6 +70,7 @@ def login():  # type: ignore[no-untyped-def]
             error, status = exc.message, exc.status
             return render_template("login.html", error=error), status
         login_user(user)
+        session[auth.CONSOLE_SESSION_KEY] = auth.open_console_session(user)
         audit.record("auth.login", user.id, "user", user.id, detail="console")
         db.session.commit()
         return redirect(url_for("web.inbox"))
@@ -79,7 +80,10 @@ def login():  # type: ignore[no-untyped-def]
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():  # type: ignore[no-untyped-def]
-    """End the console session."""
+    """End the console session, for every copy of its cookie."""
+    auth.end_console_session(session.pop(auth.CONSOLE_SESSION_KEY, None))
+    audit.record("auth.logout", current_user.id, "user", current_user.id, detail="console")
+    db.session.commit()
     logout_user()
     session.pop("csrf_token", None)
     return redirect(url_for("web.login"))

@@ -135,18 +135,47 @@ def test_a_lead_assigns_an_officer_from_the_console(fresh, api):
     assert api.task("officer_hka1", no, "onsite_visit")["task_key"] == "onsite_visit"
 
 
-def test_with_a_session_cookie_the_session_user_is_the_caller_even_beside_a_bearer_token(client, api):
-    """A browser logged in to the console that also sends someone else's bearer token acts
-    as its session user (Flask-Login's order); without the cookie the token decides."""
+def test_a_bearer_token_decides_who_calls_even_beside_a_console_session_cookie(client, api):
+    """A browser logged in to the console that also sends a bearer token (a script, the
+    officers' app on the same origin) acts as the token's user, needs no CSRF token for
+    its writes, and an invalid token is a 401 rather than the console's user; the cookie
+    alone still means the console's user, whose API writes need the CSRF token."""
     console_login(client, "lead_hka")
     gm_token = api.client.post("/api/v1/auth/login", json={"username": "gm", "password": "demo1234"}).get_json()[
         "token"
     ]
-    both = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {gm_token}"}).get_json()
-    assert both["username"] == "lead_hka"
-    cookieless = client.application.test_client()
-    token_only = cookieless.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {gm_token}"}).get_json()
-    assert token_only["username"] == "gm"
+    bearer = {"Authorization": f"Bearer {gm_token}"}
+    assert client.get("/api/v1/auth/me", headers=bearer).get_json()["username"] == "gm"
+    assert client.get("/api/v1/auth/me").get_json()["username"] == "lead_hka"
+    bad = client.get("/api/v1/auth/me", headers={"Authorization": "Bearer not-a-token"})
+    assert bad.status_code == 401
+    written = client.post("/api/v1/auth/logout", headers=bearer)  # a write with the token: no CSRF
+    assert written.status_code == 200, written.get_json()
+    refused = client.post("/api/v1/auth/logout")  # the cookie's user writing without the CSRF token
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "csrf_failed"
+
+
+def test_the_public_form_takes_a_submission_from_a_browser_logged_in_to_the_console(client, api):
+    """api.md: the customer endpoints need no login; a staff member's console session in
+    the same browser must not make them demand a CSRF token."""
+    from tests.conftest import application_body
+
+    console_login(client, "officer_hka1")
+    response = client.post("/api/v1/public/applications", json=application_body())
+    assert response.status_code == 201, response.get_json()
+
+
+def test_logging_out_of_the_console_ends_the_session_for_every_copy_of_its_cookie(fresh, client):
+    console_login(client, "lead_hka")
+    name = fresh.config["SESSION_COOKIE_NAME"]
+    copy = fresh.test_client()
+    copy.set_cookie(name, client.get_cookie(name).value)  # the same session cookie in another browser
+    assert copy.get("/inbox").status_code == 200
+    token = csrf_token(client)
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    after = copy.get("/inbox")
+    assert after.status_code == 302 and "/login" in after.headers["Location"]
+    assert copy.get("/api/v1/auth/me").status_code == 401
 
 
 def test_the_team_pool_pages_through_every_task_and_shows_beijing_time(fresh, api):

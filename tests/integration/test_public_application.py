@@ -268,9 +268,11 @@ def test_invalid_submissions_and_lookups_count_toward_the_limit(fresh):
     limited = make_app(YDX_PUBLIC_SUBMIT_LIMIT=2)
     try:
         client = limited.test_client()
-        for _ in range(2):
-            assert client.post(URL, json=application_body(amount="-1")).status_code == 422
+        assert client.post(URL, json=application_body(amount="-1")).status_code == 422
+        # a body the hardening refuses before any validation counts too
+        assert client.post(URL, data="[1]", content_type="application/json").status_code == 400
         assert client.post(URL, json=application_body()).status_code == 429
+        assert client.post(URL, data="[1]", content_type="application/json").status_code == 429
         for _ in range(2):
             assert client.get(f"{URL}/YDX0?phone=bad").status_code in (404, 422)
         assert client.get(f"{URL}/YDX0?phone=13800138000").status_code == 429

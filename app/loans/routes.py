@@ -115,9 +115,14 @@ def download_attachment(application_no: str, attachment_id: int):  # type: ignor
     )
     if attachment is None:
         raise not_found("attachment")
-    return send_file(
+    response = send_file(
         services.attachment_path(attachment), mimetype=attachment.content_type, download_name=attachment.filename
     )
+    # Identity documents and photos: never kept by a shared cache or the browser's disk
+    # cache, and shown only as the type their content was checked to be.
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def _money(value: Any) -> str:

@@ -183,6 +183,9 @@ def test_uploaded_attachment_downloads_byte_for_byte(api):
     assert response.status_code == 200
     assert response.content_type.startswith("image/png")
     assert response.data == content
+    # an identity photo is neither cached nor sniffed as another type
+    assert "no-store" in response.headers["Cache-Control"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_attachment_is_not_found_under_another_application(api):

@@ -75,8 +75,10 @@ def not_found(what: str = "resource") -> ApiError:
 
 
 def _wants_html() -> bool:
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return not request.path.startswith(("/api/", "/public/")) and best == "text/html"
+    """Console pages answer errors as a page unless the client prefers JSON (a browser,
+    curl's `*/*` or no Accept header get the page); the API always answers JSON."""
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return not request.path.startswith(("/api/", "/public/")) and best != "application/json"
 
 
 def error_response(status: int, code: str, message: str, fields: dict[str, Any] | None = None, headers=None):  # type: ignore[no-untyped-def]

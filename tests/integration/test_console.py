@@ -37,6 +37,7 @@ def test_a_login_post_without_the_csrf_token_is_refused(client):
     client.get("/login")
     response = client.post("/login", data={"username": "lead_hka", "password": "demo1234"})
     assert response.status_code == 403
+    assert response.mimetype == "text/html"  # a page, even for a client that accepts anything
     assert client.get("/inbox").status_code == 302
 
 
@@ -223,3 +224,18 @@ def test_unknown_console_paths_and_methods_are_404_and_405_not_csrf_refusals(cli
     console_login(client)
     response = client.open(path, method=method)
     assert response.status_code == status
+
+
+def test_a_form_posted_for_a_task_already_done_shows_the_reason_as_a_sentence(client, fresh):
+    api = Api(fresh.test_client())
+    number = api.submit()
+    console_login(client)
+    task_id = session_task(client, number)
+    officer = api.user_id("officer_hka1")
+    token = csrf_token(client)
+    assert client.post(f"/tasks/{task_id}", data={"action": "claim", "csrf_token": token}).status_code == 302
+    assert client.post(f"/tasks/{task_id}", data={"officer_id": officer, "csrf_token": token}).status_code == 302
+    again = client.post(f"/tasks/{task_id}", data={"officer_id": officer, "csrf_token": token})
+    page = again.get_data(as_text=True)
+    assert again.status_code == 422
+    assert "任务已结束" in page and "_：" not in page

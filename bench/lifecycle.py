@@ -565,6 +565,9 @@ def login_all(client: Client) -> Staff:
     return Staff(tokens, ids)
 
 
+CHINESE_DIGITS = str.maketrans("0123456789", "〇一二三四五六七八九")
+
+
 def id_number(seq: int) -> str:
     """A distinct valid 18-digit resident ID: Haikou area, a birth date and sequence from `seq`."""
     born = date(1970, 1, 1) + timedelta(days=seq // 1000)
@@ -576,7 +579,7 @@ def id_number(seq: int) -> str:
 def application_body(seq: int) -> dict[str, Any]:
     """A valid public HK application (default product BIZ-EQ)."""
     return {
-        "name": f"压测{seq}",
+        "name": "压测" + str(seq).translate(CHINESE_DIGITS),  # a name has no digits
         "phone": f"138{seq % 10**8:08d}",
         "id_number": id_number(seq),
         "region_code": "HK",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -38,11 +38,10 @@ from app.models import (
     ProcessInstance,
     StageEntry,
 )
-from app.models.base import utcnow
+from app.models.base import BEIJING, utcnow
 from app.schemas import jsonable
 from app.workflow.registry import ServiceCall, service
 
-BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")  # loan dates are Beijing calendar days
 ALLOWED_TYPES = {"image/jpeg", "image/png", "image/webp", "image/heic", "application/pdf"}
 DECISION_ACTIONS = {"centralized": "decision.view_centralized", "committee": "decision.view_committee"}
 

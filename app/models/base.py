@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Annotated
 
@@ -12,6 +12,10 @@ from sqlalchemy.orm import mapped_column
 from app.extensions import db
 
 Model = db.Model
+
+
+# Business days, due dates and times entered without an offset are Beijing time.
+BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 
 def utcnow() -> datetime:

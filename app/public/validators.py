@@ -9,6 +9,12 @@ from datetime import date
 # digits and `$` a trailing newline, storing numbers no SMS gateway or search can use.
 PHONE = re.compile(r"^1[3-9][0-9]{9}\Z")
 _ID = re.compile(r"^[0-9]{17}[0-9X]\Z")
+# The first two digits: a province-level division (GB/T 2260), or 81/82/83 for the
+# residence permits of Hong Kong, Macao and Taiwan residents.
+_PROVINCES = frozenset(
+    {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46}
+    | {50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83}
+)
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
 
@@ -23,6 +29,8 @@ def id_number_problem(value: str) -> str | None:
     value = value.upper()
     if not _ID.match(value):
         return "须为 18 位身份证号 (must be 18 characters: 17 digits and a digit or X)"
+    if int(value[:2]) not in _PROVINCES:
+        return "地区代码无效 (the first two digits are not a province of China)"
     try:
         born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
@@ -32,3 +40,13 @@ def id_number_problem(value: str) -> str | None:
     if id_check_digit(value[:17]) != value[17]:
         return "校验位错误 (check digit does not match)"
     return None
+
+
+def birth_date(value: str) -> date:
+    """The birth date of a valid resident ID number (`id_number_problem` gave None)."""
+    return date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+
+
+def age_on(born: date, day: date) -> int:
+    """Whole years from `born` to `day` (a 29 February birthday counts on 1 March)."""
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -20,14 +20,13 @@ from sqlalchemy import bindparam, select, update
 from app.extensions import db
 from app.fastsql import Hot
 from app.models import Application, LoanProduct, User, user_roles
-from app.models.base import utcnow
+from app.models.base import BEIJING, utcnow
 from app.public.validators import PHONE, id_number_problem
 from app.workflow.registry import FormContext, form
 
 _APPLICATIONS = Application.__table__
 
 DECISIONS = ("approve", "reject")
-BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 MAX_ID = 2**31 - 1
 
 

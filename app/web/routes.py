@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
@@ -16,6 +16,7 @@ from app.dispatch import commit_and_dispatch
 from app.errors import ApiError
 from app.extensions import db
 from app.loans import services as loans
+from app.models.base import BEIJING
 from app.tasks import services as tasks
 
 bp = Blueprint("web", __name__)
@@ -39,7 +40,6 @@ def label(code: str | None) -> str:
     return STAGE_LABELS.get(code or "", code or "")
 
 
-BEIJING = timezone(timedelta(hours=8))
 INBOX_PAGE = 50
 
 

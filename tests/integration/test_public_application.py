@@ -75,6 +75,8 @@ INVALID_VALUES = [
     ("name", ""),
     ("name", "   "),
     ("name", None),
+    ("name", "12345"),
+    ("name", "张3"),
     ("phone", "12345678901"),
     ("phone", "1380013800"),
     ("phone", "138001380001"),
@@ -87,6 +89,8 @@ INVALID_VALUES = [
     ("id_number", resident_id("11010519491331002")),
     ("id_number", resident_id(f"110105{utcnow() + timedelta(days=400):%Y%m%d}002")),
     ("id_number", "11010519491231002Y"),
+    ("id_number", resident_id("00000019900101002")),  # no province has the code 00
+    ("id_number", resident_id(f"110105{utcnow() - timedelta(days=365 * 11):%Y%m%d}002")),  # an 11-year-old
     ("region_code", "XX"),
     ("region_code", ""),
     ("product_code", "NOPE"),
@@ -108,6 +112,7 @@ INVALID_VALUES = [
     ("term_months", 61),
     ("term_months", True),
     ("purpose", ""),
+    ("purpose", "   "),
     ("channel", ""),
     ("channel", "not a channel!"),
     ("consent", False),
@@ -122,6 +127,19 @@ INVALID_VALUES = [
 @pytest.mark.parametrize(("field", "value"), INVALID_VALUES, ids=[f"{f}={v!r}" for f, v in INVALID_VALUES])
 def test_an_invalid_value_is_named(form_client, field, value):
     assert_field_error(form_client.post(URL, json=application_body(**{field: value})), field)
+
+
+def test_an_applicant_who_turns_eighteen_today_may_apply(client):
+    from app.models.base import BEIJING
+
+    today = utcnow().astimezone(BEIJING).date()
+    born = (
+        today.replace(year=today.year - 18)
+        if (today.month, today.day) != (2, 29)
+        else today.replace(year=today.year - 18, day=28)
+    )
+    response = client.post(URL, json=application_body(id_number=resident_id(f"110105{born:%Y%m%d}002")))
+    assert response.status_code == 201, response.get_json()
 
 
 @pytest.mark.parametrize(("amount", "term"), [("1000", 1), ("1000000", 60), ("95000.50", 36)])

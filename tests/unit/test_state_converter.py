@@ -1,5 +1,6 @@
-"""The state dump's fast task converter writes exactly what SpiffWorkflow's converter
-writes: the same JSON text, at every step of every path of the loan diagram."""
+"""The state converter's fast task paths write and read exactly what SpiffWorkflow's
+converter writes and reads: the same JSON text, and the same tasks restored from it, at
+every step of every path of the loan diagram."""
 
 from __future__ import annotations
 
@@ -13,14 +14,50 @@ from test_walk import FIELD, _drive, _start, loan_process  # noqa: F401 - loan_p
 from app.workflow import specs
 
 DUMP_STATE = specs.dump_state
+LOAD_STATE = specs.load_state
+
+
+def _the_library_way(action, *args):  # type: ignore[no-untyped-def]
+    specs.StateConverter.fast_tasks = False
+    try:
+        return action(*args)
+    finally:
+        specs.StateConverter.fast_tasks = True
 
 
 def _library_dump(workflow) -> str:  # type: ignore[no-untyped-def]
-    specs.StateConverter.fast_tasks = False
-    try:
-        return DUMP_STATE(workflow)
-    finally:
-        specs.StateConverter.fast_tasks = True
+    return _the_library_way(DUMP_STATE, workflow)
+
+
+def _task_facts(workflow):  # type: ignore[no-untyped-def]
+    return [
+        (
+            task_id,
+            task.id,
+            task._parent,
+            task._children,
+            task._state,
+            task.task_spec,
+            task.triggered,
+            task.last_state_change,
+            task.data,
+            task.internal_data,
+        )
+        for task_id, task in workflow.tasks.items()
+    ]
+
+
+def assert_loads_alike(process, text: str) -> None:  # type: ignore[no-untyped-def]
+    ours = LOAD_STATE(process, text)
+    theirs = _the_library_way(LOAD_STATE, process, text)
+    assert _task_facts(ours) == _task_facts(theirs)
+    assert ours.task_tree.id == theirs.task_tree.id
+    assert (ours.last_task and ours.last_task.id) == (theirs.last_task and theirs.last_task.id)
+    assert sorted(map(str, ours.event_manager.tasks)) == sorted(map(str, theirs.event_manager.tasks))
+    for mine, library in zip(ours.tasks.values(), theirs.tasks.values(), strict=True):
+        assert mine.data is not library.data and mine.workflow is ours
+        assert (mine.parent is None) == (library.parent is None)
+    assert _library_dump(ours) == _library_dump(theirs)
 
 
 @pytest.fixture
@@ -34,7 +71,12 @@ def compared(monkeypatch):  # type: ignore[no-untyped-def]
         dumps.append(ours)
         return ours
 
+    def loaded(process, text):  # type: ignore[no-untyped-def]
+        assert_loads_alike(process, text)
+        return LOAD_STATE(process, text)
+
     monkeypatch.setattr(specs, "dump_state", checked)
+    monkeypatch.setattr(specs, "load_state", loaded)
     return dumps
 
 
@@ -66,3 +108,4 @@ def test_unusual_task_data_is_written_as_the_library_writes_it(loan_process):  #
     child.data.pop("amount", None)  # a deletion relative to the parent
     child.data["extra"] = "文本"
     assert specs.dump_state(workflow) == _library_dump(workflow)
+    assert_loads_alike(loan_process, specs.dump_state(workflow))

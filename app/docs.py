@@ -214,6 +214,7 @@ class CompletedTaskDoc(InstanceTaskDoc):
 
 class IncidentDoc(_Doc):
     at = _time()
+    task_id = fields.Integer(metadata={"description": "the open inbox task whose action failed"})
     element = fields.String(metadata={"description": "the BPMN element that failed"})
     reason = fields.String()
     actor_id = fields.Integer(allow_none=True, metadata={"description": "whose completion it was (the latest)"})

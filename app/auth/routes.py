@@ -56,6 +56,7 @@ def logout():  # type: ignore[no-untyped-def]
     else:
         services.end_console_session(session.pop(services.CONSOLE_SESSION_KEY, None))
         logout_user()
+        session.pop("csrf_token", None)
     audit.record("auth.logout", who.id, "user", who.id)
     db.session.commit()
     return {"status": "logged_out"}

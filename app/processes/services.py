@@ -176,31 +176,36 @@ def instance_view(instance_id: int, who: Caller) -> dict[str, Any]:
 
 
 def _open_incidents(instance: ProcessInstance, tasks: list[HumanTask]) -> list[dict[str, Any]]:
-    """Engine failures since the instance last advanced — since its latest completed task
-    (a handover or a claim changes the instance without advancing it) — one entry per
-    element and reason, with how often and when it last happened: a rule or script that
-    failed on this instance's data; the task stays open until the data or diagram is fixed."""
-    completed = [t.completed_at for t in tasks if t.status == "completed" and t.completed_at]
-    since = max(completed, default=instance.created_at)
+    """Engine failures that still hold a task: each was raised by acting on an inbox task
+    (completing it, handing it over) and stays listed while that task is open — one entry
+    per task, element and reason, with how often and when it last happened. (A parallel
+    approver's completion does not clear another's.)"""
+    open_ids = {t.id for t in tasks if t.status == "open"}
+    if not open_ids:
+        return []
     rows = db.session.scalars(
         select(AuditLog)
         .where(
             AuditLog.action == "workflow.error",
             AuditLog.object_type == "process_instance",
             AuditLog.object_id == str(instance.id),
-            AuditLog.at >= since,
+            AuditLog.at >= instance.created_at,
         )
         .order_by(AuditLog.id.desc())
-        .limit(200)
+        .limit(500)
     )
-    grouped: dict[tuple[Any, Any], dict[str, Any]] = {}
+    grouped: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
     for row in rows:  # newest first
-        element = (row.after or {}).get("element")
-        entry = grouped.get((element, row.detail))
+        after = row.after or {}
+        if after.get("task_id") not in open_ids:
+            continue
+        key = (after.get("task_id"), after.get("element"), row.detail)
+        entry = grouped.get(key)
         if entry is None:
-            grouped[(element, row.detail)] = {
+            grouped[key] = {
                 "at": row.at.isoformat(),
-                "element": element,
+                "task_id": after.get("task_id"),
+                "element": after.get("element"),
                 "reason": row.detail,
                 "actor_id": row.actor_id,
                 "count": 1,

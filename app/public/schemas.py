@@ -7,10 +7,8 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from app.models.base import BEIJING, utcnow
-from app.public.validators import PHONE, age_on, birth_date, id_number_problem
+from app.public.validators import PHONE, adult_problem, id_number_problem, name_problem
 from app.tasks.forms import Amount
-
-ADULT_AGE = 18
 
 
 class MustBeTrue(fields.Boolean):
@@ -43,14 +41,13 @@ class ApplicationForm(Schema):
 
     @validates("name")
     def _name(self, value: str, **_: Any) -> None:
-        if not value.strip():
-            raise ValidationError("姓名不能为空 (name is blank)")
-        if any(ch.isdigit() for ch in value):
-            raise ValidationError("姓名不能含数字 (a name has no digits)")
+        problem = name_problem(value)
+        if problem:
+            raise ValidationError(problem)
 
     @validates("purpose")
     def _purpose(self, value: str, **_: Any) -> None:
-        if not value.strip():
+        if not any(ch.isalnum() for ch in value):  # spaces or invisible characters alone are blank
             raise ValidationError("用途不能为空 (purpose is blank)")
 
     @validates("phone")
@@ -60,12 +57,9 @@ class ApplicationForm(Schema):
 
     @validates("id_number")
     def _id_number(self, value: str, **_: Any) -> None:
-        problem = id_number_problem(value)
+        problem = id_number_problem(value) or adult_problem(value, utcnow().astimezone(BEIJING).date())
         if problem:
             raise ValidationError(problem)
-        # A loan contract needs full civil capacity: 18 or older (Beijing date).
-        if age_on(birth_date(value), utcnow().astimezone(BEIJING).date()) < ADULT_AGE:
-            raise ValidationError(f"申请人须年满 {ADULT_AGE} 周岁 (the applicant must be at least {ADULT_AGE})")
 
 
 class StatusArgs(Schema):

@@ -50,3 +50,26 @@ def birth_date(value: str) -> date:
 def age_on(born: date, day: date) -> int:
     """Whole years from `born` to `day` (a 29 February birthday counts on 1 March)."""
     return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+ADULT_AGE = 18
+
+
+def name_problem(value: str) -> str | None:
+    """Why a person's name cannot be one, or None: 1 to 32 characters with a letter among
+    them (an invisible character alone is blank) and no digits."""
+    if not 1 <= len(value.strip()) <= 32:
+        return "姓名须为 1 至 32 个字符 (a name is 1 to 32 characters)"
+    if not any(ch.isalpha() for ch in value):
+        return "姓名不能为空 (name is blank)"
+    if any(ch.isdigit() for ch in value):
+        return "姓名不能含数字 (a name has no digits)"
+    return None
+
+
+def adult_problem(id_number: str, today: date) -> str | None:
+    """Why the holder of a valid ID number cannot sign a loan contract on `today` (a
+    Beijing date), or None: full civil capacity comes at 18."""
+    if age_on(birth_date(id_number), today) < ADULT_AGE:
+        return f"申请人须年满 {ADULT_AGE} 周岁 (the applicant must be at least {ADULT_AGE})"
+    return None

@@ -21,7 +21,7 @@ from app.extensions import db
 from app.fastsql import Hot
 from app.models import Application, LoanProduct, User, user_roles
 from app.models.base import BEIJING, utcnow
-from app.public.validators import PHONE, id_number_problem
+from app.public.validators import PHONE, adult_problem, id_number_problem, name_problem
 from app.workflow.registry import FormContext, form
 
 _APPLICATIONS = Application.__table__
@@ -173,7 +173,7 @@ def _visit_time_problem(visited_at: datetime, now: datetime) -> str | None:
     return None
 
 
-def _hand_over_application(task: Any, target: Any) -> None:
+def _hand_over_application(task: Any, target: Any, actor_id: int) -> None:
     """Reassigning the officer's visit or collection hands the whole application over:
     the new officer owns it (data scope) and receives the following officer tasks."""
     from sqlalchemy import update
@@ -190,7 +190,7 @@ def _hand_over_application(task: Any, target: Any) -> None:
     db.session.execute(update(Application).where(Application.id == task.application_id).values(officer_id=target.id))
     from app.workflow import runtime
 
-    runtime.set_task_data(task, "assign_officer", {"officer_id": target.id, "handed_over": True})
+    runtime.set_task_data(task, "assign_officer", {"officer_id": target.id, "handed_over": True}, actor_id)
 
 
 class OnsiteVisitForm(Schema):
@@ -243,7 +243,7 @@ class CustomerDetails(fields.Dict):
                 problems[key] = ["最多 500 个字符 (at most 500 characters)"]
             elif not isinstance(item, (str, int, float)):
                 problems[key] = ["须为文字或数字 (must be a text or a number)"]
-        for key, check in (("phone", _phone_problem), ("id_number", id_number_problem), ("name", _name_problem)):
+        for key, check in (("phone", _phone_problem), ("id_number", _customer_id_problem), ("name", name_problem)):
             if key in details and key not in problems:
                 problem = check(details[key]) if isinstance(details[key], str) else "须为文字 (must be a text)"
                 if problem:
@@ -259,8 +259,9 @@ def _phone_problem(value: str) -> str | None:
     return None if PHONE.match(value) else "手机号格式错误 (must be an 11-digit mainland mobile number)"
 
 
-def _name_problem(value: str) -> str | None:
-    return None if 1 <= len(value.strip()) <= 32 else "姓名须为 1 至 32 个字符 (a name is 1 to 32 characters)"
+def _customer_id_problem(value: str) -> str | None:
+    """The customer's own ID number: valid, and an adult's (as on the public form)."""
+    return id_number_problem(value) or adult_problem(value.upper(), utcnow().astimezone(BEIJING).date())
 
 
 class CollectMaterialsForm(Schema):

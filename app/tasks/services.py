@@ -379,7 +379,7 @@ def assign(task_id: int, who: Caller, user_id: int) -> TaskRow:
                 },
             )
     elif handler is not None and handler.on_assign is not None:
-        handler.on_assign(task, target)
+        handler.on_assign(task, target, who.id)
     else:
         raise ApiError("conflict", _("此任务的办理人由流程确定，不能改派"), 409)
     before = {"assignee_id": task.assignee_id}

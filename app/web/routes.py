@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,8 +70,14 @@ def login():  # type: ignore[no-untyped-def]
         except ApiError as exc:
             error, status = exc.message, exc.status
             return render_template("login.html", error=error), status
+        # A new session for a new login: whoever used this browser before is logged out
+        # (their server-side session ends) and nothing of theirs, the CSRF token included,
+        # carries over — a cookie planted before the login is worth nothing after it.
+        auth.end_console_session(session.get(auth.CONSOLE_SESSION_KEY))
+        session.clear()
         login_user(user)
         session[auth.CONSOLE_SESSION_KEY] = auth.open_console_session(user)
+        session["csrf_token"] = secrets.token_urlsafe(32)
         audit.record("auth.login", user.id, "user", user.id, detail="console")
         db.session.commit()
         return redirect(url_for("web.inbox"))

@@ -32,7 +32,9 @@ class FormHandler:
     approval: bool = False  # approval actions are refused outside the internal network (F21)
     after: Callable[[Any, dict[str, Any]], None] | None = None  # side effect on business rows
     needs_data: bool = False  # validation depends on the instance's data (loaded only then)
-    on_assign: Callable[[Any, Any], None] | None = None  # hands a process-assigned task over
+    on_assign: Callable[[Any, Any, int], None] | None = (
+        None  # hands a process-assigned task over (task, target, actor id)
+    )
     contact: bool = False  # its performer meets the customer: shown their name and phone (F10)
 
 
@@ -58,7 +60,7 @@ def form(
     approval: bool = False,
     after: Callable[[Any, dict[str, Any]], None] | None = None,
     needs_data: bool = False,
-    on_assign: Callable[[Any, Any], None] | None = None,
+    on_assign: Callable[[Any, Any, int], None] | None = None,
     contact: bool = False,
 ):  # type: ignore[no-untyped-def]
     """Register the validator of `task_key`'s form (and what completing it changes)."""

@@ -72,9 +72,12 @@ class WorkflowFailure(ApiError):
         self.element, self.reason = element, message
         self.instance_id: int | None = None
         self.actor_id: int | None = None
+        self.task_id: int | None = None
 
-    def on_instance(self, instance_id: int, actor_id: int | None) -> WorkflowFailure:
-        self.instance_id, self.actor_id = instance_id, actor_id
+    def on_instance(self, instance_id: int, actor_id: int | None, task_id: int | None = None) -> WorkflowFailure:
+        """Make this failure an incident of the instance, raised by `actor_id` acting on the
+        inbox task `task_id` (the incident stays listed while that task is open)."""
+        self.instance_id, self.actor_id, self.task_id = instance_id, actor_id, task_id
         self.message = (
             f"流程在 '{self.element}' 处出错，已记录，请联系流程管理员 "
             f"(the process failed at '{self.element}': {self.reason}; recorded for the process administrators)"
@@ -91,7 +94,7 @@ class WorkflowFailure(ApiError):
                 self.actor_id,
                 "process_instance",
                 self.instance_id,
-                after={"element": self.element},
+                after={"element": self.element, "task_id": self.task_id},
                 outcome="failed",
                 detail=self.reason[:2000],
             )
@@ -549,11 +552,11 @@ def complete_user_task(task: Any, actor_id: int, form: dict[str, Any], closing: 
         _run(loaded.workflow.do_engine_steps)
         _persist(loaded, actor_id, completed=task.spiff_task_id)  # (its projection evaluates assignees)
     except WorkflowFailure as exc:  # (the workflow ran ahead of the row: lock() took it out of the live cache)
-        exc.on_instance(task.instance_id, actor_id)
+        exc.on_instance(task.instance_id, actor_id, task.id)
         raise
 
 
-def set_task_data(task: Any, key: str, value: Any) -> None:
+def set_task_data(task: Any, key: str, value: Any, actor_id: int | None = None) -> None:
     """Change one variable of an open user task (under the instance lock), so what
     follows it in the diagram sees the new value (e.g. a handed-over officer)."""
     loaded = lock(task.instance_id)
@@ -561,7 +564,11 @@ def set_task_data(task: Any, key: str, value: Any) -> None:
     if spiff_task is None or spiff_task.state != TaskState.READY:
         raise ApiError("conflict", "task is no longer open", 409)
     spiff_task.data[key] = value
-    _persist(loaded, None)
+    try:
+        _persist(loaded, None)  # (its projection evaluates assignee expressions)
+    except WorkflowFailure as exc:
+        exc.on_instance(task.instance_id, actor_id, task.id)
+        raise
 
 
 def finish_service(instance_id: int, spiff_task_id: str, result: dict[str, Any], loaded: Loaded | None = None) -> None:

@@ -50,31 +50,30 @@ class AsyncServiceTask(ServiceTask):
         return None
 
 
-_ID_TEXT: dict[UUID, str] = {}
-
-
-def _id_text(task_id: UUID) -> str:
-    """`str(task_id)`, remembered: a state names every task id two or three times (id,
-    parent, children) and `UUID.__str__` is Python code; the cache is bounded."""
-    text = _ID_TEXT.get(task_id)
+def _id_text(task: Task) -> str:
+    """`str(task.id)`, kept on the task: a state names every task id two or three times
+    (id, parent, children), every dump again, and `UUID.__str__` is Python code. It lives
+    and dies with the task object."""
+    text = task.__dict__.get("_ydx_id_text")
     if text is None:
-        if len(_ID_TEXT) > 200_000:
-            _ID_TEXT.clear()
-        text = _ID_TEXT[task_id] = str(task_id)
+        text = task.__dict__["_ydx_id_text"] = str(task.id)
     return text
 
 
-_ID_OF: dict[str, UUID] = {}
+class _Memo(dict):  # type: ignore[type-arg]
+    """`convert(key)` remembered for the length of one load: a state names every task id
+    two or three times (id, parent, children) and `UUID(text)` is Python code. Per call,
+    so nothing outlives the state it served."""
 
+    __slots__ = ("convert",)
 
-def _id_of(text: str) -> UUID:
-    """`UUID(text)`, remembered (UUIDs are immutable, so instances may share them)."""
-    found = _ID_OF.get(text)
-    if found is None:
-        if len(_ID_OF) > 200_000:
-            _ID_OF.clear()
-        found = _ID_OF[text] = UUID(text)
-    return found
+    def __init__(self, convert: Any) -> None:
+        super().__init__()
+        self.convert = convert
+
+    def __missing__(self, key: Any) -> Any:
+        value = self[key] = self.convert(key)
+        return value
 
 
 class StateConverter(BpmnWorkflowConverter):
@@ -103,7 +102,7 @@ class StateConverter(BpmnWorkflowConverter):
     def _tasks_from_dict(self, tasks: dict[str, Any], workflow: Any) -> None:
         """The library's TaskConverter.from_dict for every task, in the stored order (a
         parent before its children), without the per-task dispatch through the registry,
-        and each id parsed once per process (`UUID()` is Python code, two or three per
+        and each id parsed once per load (`UUID()` is Python code, two or three per
         task): a load is ~2 times faster. It runs whenever a worker advances an instance it
         has not cached — with several workers, most completions. Task.__init__ puts each
         task into `workflow.tasks`, as the library's restore does before it replaces the
@@ -111,15 +110,16 @@ class StateConverter(BpmnWorkflowConverter):
         restore = self.registry.restore
         spec_of = workflow.spec.task_specs.get
         restored = workflow.tasks
+        id_of = _Memo(UUID)
         for raw in tasks.values():
             if raw.get("typename") != "Task":
                 restore(raw, workflow=workflow)
                 continue
             task_spec = spec_of(raw["task_spec"])
-            task = Task(workflow, task_spec, state=raw["state"], id=_id_of(raw["id"]))
+            task = Task(workflow, task_spec, state=raw["state"], id=id_of[raw["id"]])
             parent_id = raw["parent"]
-            task._parent = _id_of(parent_id) if parent_id is not None else None
-            task._children = [_id_of(child) for child in raw["children"]]
+            task._parent = id_of[parent_id] if parent_id is not None else None
+            task._children = [id_of[child] for child in raw["children"]]
             task.last_state_change = raw["last_state_change"]
             task.triggered = raw["triggered"]
             internal = raw["internal_data"]
@@ -141,14 +141,14 @@ class StateConverter(BpmnWorkflowConverter):
     def _tasks_to_dict(self, tasks: dict[UUID, Any]) -> dict[str, Any]:
         """The library's TaskConverter.to_dict for every task, in encoder mode (values are
         left to the JSON encoder's `default`), without its per-task dispatch through the
-        registry, its three lookups of the parent and `str()` of every id each time: a
+        registry, its three lookups of the parent and repeated `str()` of every id: a
         state dump is ~2.5 times faster (it runs after every step of every instance).
         `tests/unit/test_state_dump.py` compares the JSON with the library's at every step."""
         convert = self.registry.convert
         out: dict[str, Any] = {}
         for task_id, task in tasks.items():
             if type(task) is not Task:
-                out[_id_text(task_id)] = convert(task)
+                out[str(task_id)] = convert(task)
                 continue
             parent_id = task._parent
             parent = tasks.get(parent_id) if parent_id is not None else None
@@ -161,12 +161,12 @@ class StateConverter(BpmnWorkflowConverter):
                     "updates": {k: v for k, v in mine.items() if k not in theirs or v != theirs[k]},
                     "deletions": [k for k in theirs if k not in mine],
                 }
-            key = _id_text(task_id)
+            key = _id_text(task)
             internal = task.internal_data
             out[key] = {
                 "id": key,
-                "parent": _id_text(parent_id) if parent is not None else None,
-                "children": [_id_text(child) for child in task._children],
+                "parent": _id_text(parent) if parent is not None else None,
+                "children": [_id_text(tasks[child]) if child in tasks else str(child) for child in task._children],
                 "last_state_change": task.last_state_change,
                 "state": task._state,
                 "task_spec": task.task_spec.name,

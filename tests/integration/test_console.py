@@ -128,6 +128,7 @@ def test_a_lead_assigns_an_officer_from_the_console(fresh, api):
     task = api.task("lead_hka", no, "assign_officer", "candidate")
     shown = client.get(f"/tasks/{task['id']}")
     assert shown.status_code == 200 and "分配客户经理" in shown.get_data(as_text=True)
+    token = CSRF_FIELD.search(shown.get_data(as_text=True)).group(1)  # a login issues a new one
     wrong = client.post(f"/tasks/{task['id']}", data={"csrf_token": token, "officer_id": "999"})
     assert wrong.status_code == 422 and "客户经理" in wrong.get_data(as_text=True)
     officer = str(api.user_id("officer_hka1"))
@@ -239,3 +240,18 @@ def test_a_form_posted_for_a_task_already_done_shows_the_reason_as_a_sentence(cl
     page = again.get_data(as_text=True)
     assert again.status_code == 422
     assert "任务已结束" in page and "_：" not in page
+
+
+def test_a_new_login_in_the_same_browser_ends_the_previous_session(fresh, client):
+    """A shared counter PC: the next login replaces the session — the earlier user's cookie
+    (and any copy) stops working and the CSRF token is a new one."""
+    name = fresh.config["SESSION_COOKIE_NAME"]
+    console_login(client, "approver2")
+    before = csrf_token(client)
+    earlier = fresh.test_client()
+    earlier.set_cookie(name, client.get_cookie(name).value)
+    assert earlier.get("/api/v1/auth/me").get_json()["username"] == "approver2"
+    console_login(client, "approver3")
+    assert client.get("/api/v1/auth/me").get_json()["username"] == "approver3"
+    assert earlier.get("/api/v1/auth/me").status_code == 401
+    assert csrf_token(client) != before

@@ -66,6 +66,8 @@ def test_customer_details_registered_on_site_keep_their_formats(api):
         ({"phone": "1"}, "phone"),
         ({"id_number": "x"}, "id_number"),
         ({"name": "  "}, "name"),
+        ({"name": "王5"}, "name"),  # as on the public form: no digits
+        ({"id_number": resident_id("46010020150101123")}, "id_number"),  # a child: not a borrower
         ({"address": {"city": "海口"}}, "address"),
         ({"note": "长" * 501}, "note"),
     ]

@@ -77,6 +77,7 @@ INVALID_VALUES = [
     ("name", None),
     ("name", "12345"),
     ("name", "张3"),
+    ("name", "\u200b"),  # an invisible character alone is blank
     ("phone", "12345678901"),
     ("phone", "1380013800"),
     ("phone", "138001380001"),
@@ -113,6 +114,7 @@ INVALID_VALUES = [
     ("term_months", True),
     ("purpose", ""),
     ("purpose", "   "),
+    ("purpose", "\u200b"),
     ("channel", ""),
     ("channel", "not a channel!"),
     ("consent", False),

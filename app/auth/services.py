@@ -17,7 +17,7 @@ from flask import session as flask_session
 from flask_babel import gettext as _
 from flask_login import UserMixin
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import bindparam, event, select, update
+from sqlalchemy import bindparam, delete, event, or_, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -123,6 +123,17 @@ def end_console_session(session_id: Any) -> None:
     """Close a console session for every copy of its cookie (logout)."""
     if isinstance(session_id, str):
         db.session.execute(update(ApiToken).where(ApiToken.id == session_id).values(revoked_at=utcnow()))
+
+
+TOKEN_ROW_GRACE = timedelta(days=1)
+
+
+def forget_ended_tokens(now: datetime) -> int:
+    """Delete token and console-session rows that ended (expired or revoked) more than a
+    day ago: every login adds one. The audit log keeps who logged in and out."""
+    ended = now - TOKEN_ROW_GRACE
+    result = db.session.execute(delete(ApiToken).where(or_(ApiToken.expires_at < ended, ApiToken.revoked_at < ended)))
+    return result.rowcount or 0
 
 
 def _token_id(token: str) -> str | None:

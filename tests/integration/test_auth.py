@@ -234,3 +234,32 @@ def test_without_the_token_cache_every_request_checks_the_row(client, fresh, mon
     with fresh.app_context(), db.engine.begin() as conn:
         conn.execute(update(ApiToken).values(revoked_at=utcnow()))
     assert_error(client.get("/api/v1/auth/me", headers=bearer(token)), 401)
+
+
+def test_token_rows_that_ended_over_a_day_ago_are_deleted_by_the_periodic_job(client, fresh):
+    """Every API and console login adds a row; ended ones do not pile up."""
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from app.extensions import db
+    from app.models import ApiToken
+    from app.models.base import utcnow
+    from app.scheduler import run_periodic_jobs
+
+    tokens = [
+        client.post("/api/v1/auth/login", json={"username": "gm", "password": "demo1234"}).get_json()["token"]
+        for _ in range(3)
+    ]
+    with fresh.app_context():
+        ids = db.session.scalars(select(ApiToken.id).order_by(ApiToken.created_at)).all()[-3:]
+        db.session.execute(
+            update(ApiToken).where(ApiToken.id == ids[0]).values(expires_at=utcnow() - timedelta(days=2))
+        )
+        db.session.execute(
+            update(ApiToken).where(ApiToken.id == ids[1]).values(revoked_at=utcnow() - timedelta(days=2))
+        )
+        db.session.commit()
+        assert run_periodic_jobs()["tokens_removed"] == 2
+        assert db.session.scalars(select(ApiToken.id).where(ApiToken.id.in_(ids))).all() == [ids[2]]
+    assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {tokens[2]}"}).status_code == 200

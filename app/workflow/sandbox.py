@@ -810,6 +810,7 @@ MAX_FOLDED_LENGTH: Final = 10_000
 not computed ("cannot tell", never a refusal), so checking stays cheap."""
 
 _UNKNOWN: Final = object()
+NOT_CONSTANT: Final = _UNKNOWN  # what `constant_value` answers for a part folding leaves alone
 _UNARY: Final[dict[type[ast.unaryop], Callable[[Any], Any]]] = {
     ast.USub: operator.neg,
     ast.UAdd: operator.pos,
@@ -976,9 +977,6 @@ def check(source: str, mode: Mode) -> None:
     _fold_constants(ast.parse(text, filename=_FILENAME, mode=mode), text, source)
 
 
-NOT_CONSTANT: Final = object()
-
-
 def constant_value(source: str) -> Any:
     """The value of an expression built from literals only (a DMN output cell such as
     ``"lowest"``, ``0.10`` or ``-1``), or :data:`NOT_CONSTANT` (it reads data, calls a
@@ -986,8 +984,7 @@ def constant_value(source: str) -> Any:
     against the column's declared type. ``source`` must have passed :func:`check`."""
     text = _normalized(source, "eval")
     tree = ast.parse(text, filename=_FILENAME, mode="eval")
-    value = _Folder(text, source).value(tree.body)
-    return NOT_CONSTANT if value is _UNKNOWN else value
+    return _Folder(text, source).value(tree.body)
 
 
 def evaluate(source: str, names: Mapping[str, Any]) -> Any:

@@ -10,14 +10,13 @@ import logging
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from marshmallow import ValidationError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
-from app.messages import english_messages, english_only
+from app.messages import english_messages, english_only, in_english
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +86,7 @@ def error_response(status: int, code: str, message: str, fields: dict[str, Any] 
         body = render_template("error.html", status=status, message=message), status
         return (*body, headers or {})
     fields = fields or {}
-    if get_locale().language == "en":  # "中文 (English)" messages: the English alone
+    if in_english():  # "中文 (English)" messages: the English alone
         message, fields = english_only(message), english_messages(fields)
     payload: dict[str, Any] = {"code": code, "message": message, "fields": fields}
     return jsonify(error=payload), status, headers or {}

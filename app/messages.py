@@ -78,6 +78,35 @@ def english_messages(value: Any) -> Any:
     return value
 
 
+def in_english() -> bool:
+    """The request asked for English (`Accept-Language: en`); zh-CN otherwise (and outside
+    a request: a worker, a command)."""
+    from flask import has_request_context
+    from flask_babel import get_locale
+
+    if not has_request_context():
+        return False
+    locale = get_locale()
+    return locale is not None and locale.language == "en"
+
+
+def for_reader(text: str) -> str:
+    """A stored "中文 (English)" text (a service task's message kept in the instance's
+    data) as the reader's language wants it."""
+    return english_only(text) if isinstance(text, str) and in_english() else text
+
+
+def task_title(title: str | None) -> str | None:
+    """A user task's title as the reader's language wants it. Titles are the diagram's
+    names (Chinese, edited by analysts); under English the catalog's translation of the
+    name, the name itself when the catalog has none (a task an analyst added or renamed)."""
+    if not title or not in_english():
+        return title
+    from flask_babel import gettext
+
+    return gettext(title)
+
+
 def install() -> None:
     """Replace marshmallow's English-only defaults."""
     fields.Field.default_error_messages.update(
@@ -102,9 +131,11 @@ def install() -> None:
         type="须为 JSON 对象 (invalid input type)", unknown="未知字段 (unknown field)"
     )
     validate.OneOf.default_message = "须为以下之一 (must be one of): {choices}"
-    validate.Range.message_min = "须 {min_op} {{min}} (must be {min_op} {{min}})"
-    validate.Range.message_max = "须 {max_op} {{max}} (must be {max_op} {{max}})"
-    validate.Range.message_all = "须在 {{min}} 与 {{max}} 之间 (must be {min_op} {{min}} and {max_op} {{max}})"
+    # Every bound in this code base is inclusive (marshmallow's default); its operator words
+    # ("greater than or equal to") would land in the Chinese part, so they are not used.
+    validate.Range.message_min = "须不小于 {{min}} (must be at least {{min}})"
+    validate.Range.message_max = "须不大于 {{max}} (must be at most {{max}})"
+    validate.Range.message_all = "须在 {{min}} 与 {{max}} 之间 (must be {{min}} to {{max}})"
     validate.Length.message_min = "长度至少 {min} (shorter than minimum length {min})"
     validate.Length.message_max = "长度至多 {max} (longer than maximum length {max})"
     validate.Length.message_all = "长度须在 {min} 与 {max} 之间 (length must be between {min} and {max})"

@@ -27,6 +27,7 @@ from app.errors import ApiError, not_found
 from app.extensions import db
 from app.fastsql import Hot
 from app.loans.schedule import annualized_rate, build_schedule
+from app.messages import for_reader
 from app.models import (
     Application,
     Attachment,
@@ -269,7 +270,7 @@ def application_detail(application: Any, who: Caller) -> dict[str, Any]:
         "visit": data.get("onsite_visit"),  # the officer's on-site record (F3/F4)
         "materials": _materials(data.get("collect_materials"), who),
         "committee": {"meeting": data.get("register_committee")} if mode == "committee" else None,
-        "credit_report": data.get("credit_report"),
+        "credit_report": _credit_report(data),
         "attachments": [
             {"id": a.id, "sha256": a.sha256, "content_type": a.content_type, "size": a.size, "filename": a.filename}
             for a in attachments
@@ -289,6 +290,14 @@ def application_detail(application: Any, who: Caller) -> dict[str, Any]:
             "term_strategy": decision.get("term_strategy"),
         }
     return jsonable(result)
+
+
+def _credit_report(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The credit lookup's result with its message in the reader's language."""
+    report = data.get("credit_report")
+    if isinstance(report, dict) and "message" in report:
+        return {**report, "message": for_reader(report["message"])}
+    return report
 
 
 def _materials(collected: dict[str, Any] | None, who: Caller) -> dict[str, Any] | None:
@@ -336,7 +345,7 @@ def application_context(task: HumanTask, data: dict[str, Any], who: Caller) -> d
         context["loan_amount"] = amount
         context["loan_term"] = data.get("loan_term")
     if task.task_key == "approve":
-        context["credit_report"] = data.get("credit_report")
+        context["credit_report"] = _credit_report(data)
     return context
 
 

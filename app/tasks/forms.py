@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, ClassVar
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, select, update
 
 from app.extensions import db
 from app.fastsql import Hot
-from app.models import Application, LoanProduct, User, user_roles
+from app.models import Application, Customer, LoanProduct, User, user_roles
 from app.models.base import BEIJING, utcnow
 from app.public.validators import PHONE, adult_problem, id_number_problem, name_problem
 from app.workflow.registry import FormContext, form
@@ -70,10 +70,14 @@ class Amount(fields.Decimal):
 
 
 class Term(fields.Integer):
-    """Whole months ≥ 1; "12.5" or true are refused rather than truncated."""
+    """Whole months ≥ 1; "12.5" or true are refused rather than truncated. The upper bound
+    here only stops absurd values: the product's own range (`_within_product`) is the
+    one a performer meets, so a form never names two different ranges."""
+
+    MAX = 1200
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(strict=True, validate=validate.Range(min=1, max=360), **kwargs)
+        super().__init__(strict=True, validate=[validate.Range(min=1), validate.Range(max=self.MAX)], **kwargs)
 
 
 def _describe(*items: tuple[str, str, bool, dict[str, Any]]):  # type: ignore[no-untyped-def]
@@ -264,6 +268,16 @@ def _customer_id_problem(value: str) -> str | None:
     return id_number_problem(value) or adult_problem(value.upper(), utcnow().astimezone(BEIJING).date())
 
 
+def _customer_id_number(application_id: Any) -> str | None:
+    """The ID number of the application's customer: the central record is keyed by it
+    (F10), so what the officer registers on site may repeat it but not contradict it."""
+    return db.session.scalar(
+        select(Customer.id_number)
+        .join(Application, Application.customer_id == Customer.id)
+        .where(Application.id == application_id)
+    )
+
+
 class CollectMaterialsForm(Schema):
     customer = CustomerDetails(load_default=dict)
     attachments = fields.List(Id(), load_default=list, validate=validate.Length(max=200))
@@ -272,8 +286,6 @@ class CollectMaterialsForm(Schema):
 
 def _register_customer_information(task: Any, clean: dict[str, Any]) -> None:
     """F4/F10: what the officer registers on site is kept on the customer centrally."""
-    from app.models import Application, Customer
-
     if not clean.get("customer"):
         return
     customer = db.session.scalar(
@@ -300,6 +312,14 @@ def collect_materials(payload: dict[str, Any], ctx: FormContext) -> dict[str, An
     clean = _load(CollectMaterialsForm, payload)
     if len(json.dumps(clean["customer"], default=str)) > 16_000:
         raise ValidationError({"customer": ["客户信息过大 (customer information too large)"]})
+    given_id = clean["customer"].get("id_number")
+    if isinstance(given_id, str) and given_id != _customer_id_number(ctx.data.get("application_id")):
+        raise ValidationError(
+            {"customer": {"id_number": ["与申请人的身份证号不一致 (differs from the applicant's ID number)"]}}
+        )
+    repeated = sorted({i for i in clean["attachments"] if clean["attachments"].count(i) > 1})
+    if repeated:
+        raise ValidationError({"attachments": [f"附件重复 (listed more than once): {repeated}"]})
     known = attachment_ids_of(ctx.data.get("application_id")) if clean["attachments"] else set()
     unknown = [i for i in clean["attachments"] if i not in known]
     if unknown:
@@ -458,8 +478,16 @@ def supervisor_decide(payload: dict[str, Any], ctx: FormContext) -> dict[str, An
             clean[name] = decided
         if overridden:
             raise ValidationError(overridden)
-        return _within_product(clean, ctx)
+        return _within_product(_in_whole_yuan(clean), ctx)
     return _rejection(clean)
+
+
+def _in_whole_yuan(clean: dict[str, Any]) -> dict[str, Any]:
+    """rules.md: the final amount is rounded down to whole yuan — also when a person (the
+    supervisor, the committee) decides it rather than the rules."""
+    if clean.get("amount") is not None:
+        clean["amount"] = Decimal(str(clean["amount"])).quantize(Decimal(1), rounding=ROUND_DOWN)
+    return clean
 
 
 def _rejection(clean: dict[str, Any]) -> dict[str, Any]:
@@ -535,4 +563,4 @@ class CommitteeDecisionForm(DecisionForm):
 def record_committee_decision(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """The committee's decision recorded online."""
     clean = _load(CommitteeDecisionForm, payload)
-    return _within_product(clean, ctx) if clean["decision"] == "approve" else _rejection(clean)
+    return _within_product(_in_whole_yuan(clean), ctx) if clean["decision"] == "approve" else _rejection(clean)

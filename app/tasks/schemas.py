@@ -7,6 +7,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, post_dump, validate
 
+from app.messages import task_title
 from app.models.base import utcnow
 from app.schemas import PageArgs
 
@@ -21,7 +22,7 @@ class TaskListArgs(PageArgs):
 class TaskSchema(Schema):
     id = fields.Integer()
     task_key = fields.String()
-    title = fields.String()
+    title = fields.Function(lambda task: task_title(task.title))
     process_key = fields.String()
     process_version = fields.Integer()
     application_no = fields.String(allow_none=True)
@@ -47,7 +48,6 @@ class TaskSchema(Schema):
 _TASK_FIELDS = (
     "id",
     "task_key",
-    "title",
     "process_key",
     "process_version",
     "application_no",
@@ -70,6 +70,7 @@ def task_json(task: Any) -> dict[str, Any]:
     (~0.1 ms a row): the inbox lists and every task verb answer with it. The schema stays
     the documented contract; tests/test_task_json.py pins the two to each other."""
     out = {name: getattr(task, name) for name in _TASK_FIELDS}
+    out["title"] = task_title(task.title)
     for name in _TASK_TIMES:
         out[name] = _iso(getattr(task, name))
     due = task.due_at

@@ -20,7 +20,7 @@ from app.auth.permissions import Caller, load_profile, one_of, row_in_scope, sco
 from app.errors import ApiError, not_found
 from app.extensions import db
 from app.fastsql import Hot
-from app.models import Application, HumanTask, LoanProduct, User
+from app.models import Application, HumanTask, LoanProduct, Role, User
 from app.models.base import utcnow
 from app.requestctx import is_internal_client
 from app.schemas import jsonable
@@ -374,7 +374,8 @@ def assign(task_id: int, who: Caller, user_id: int) -> TaskRow:
                 422,
                 fields={
                     "user_id": [
-                        f"不能办理本团队的 {task.candidate_role} 任务 (cannot perform a {task.candidate_role} task of this team)"
+                        f"不能办理本团队「{_role_name(task.candidate_role)}」的任务 "
+                        f"(cannot perform a {task.candidate_role} task of this team)"
                     ]
                 },
             )
@@ -386,6 +387,12 @@ def assign(task_id: int, who: Caller, user_id: int) -> TaskRow:
     _reassign(task, expected=task.assignee_id, values={"assignee_id": user_id, "claimed_at": utcnow()})
     audit.record("task.assign", who.id, "task", task.id, before=before, after={"assignee_id": user_id})
     return task
+
+
+def _role_name(code: str) -> str:
+    """A role as its holders know it (the role table's name), its code if unnamed."""
+    role = db.session.get(Role, code)
+    return role.name if role is not None and role.name else code
 
 
 def complete(task_id: int, who: Caller, payload: Any) -> TaskRow:

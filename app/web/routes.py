@@ -17,6 +17,7 @@ from app.dispatch import commit_and_dispatch
 from app.errors import ApiError
 from app.extensions import db
 from app.loans import services as loans
+from app.messages import task_title
 from app.models.base import BEIJING
 from app.tasks import services as tasks
 
@@ -39,6 +40,12 @@ STAGE_LABELS = {
 def label(code: str | None) -> str:
     """Chinese label of a stage or task status code (the code itself if unknown)."""
     return STAGE_LABELS.get(code or "", code or "")
+
+
+@bp.app_template_filter("task_title")
+def _task_title(title: str | None) -> str:
+    """A task's title in the reader's language (app/messages.task_title)."""
+    return task_title(title) or ""
 
 
 INBOX_PAGE = 50

@@ -15,8 +15,8 @@ from test_loans import png
 BEIJING = timezone(timedelta(hours=8))
 
 
-def _assigned(api) -> str:  # type: ignore[no-untyped-def]
-    no = api.submit()
+def _assigned(api, **overrides) -> str:  # type: ignore[no-untyped-def]
+    no = api.submit(**overrides)
     response = api.complete("lead_hka", no, "assign_officer", {"officer_id": api.user_id("officer_hka1")}, "candidate")
     assert response.status_code == 200, response.get_json()
     return no
@@ -60,7 +60,8 @@ def test_the_visit_and_the_collected_details_are_shown_with_the_application(api)
 
 
 def test_customer_details_registered_on_site_keep_their_formats(api):
-    no = _assigned(api)
+    own_id = resident_id("46010019800101121")  # ends in X: sent in lower case below
+    no = _assigned(api, id_number=own_id)
     api.complete("officer_hka1", no, "onsite_visit", {"visited_at": VISITED_AT, "notes": ""})
     cases = [
         ({"phone": "1"}, "phone"),
@@ -70,12 +71,14 @@ def test_customer_details_registered_on_site_keep_their_formats(api):
         ({"id_number": resident_id("46010020150101123")}, "id_number"),  # a child: not a borrower
         ({"address": {"city": "海口"}}, "address"),
         ({"note": "长" * 501}, "note"),
+        # another adult's valid ID: the central customer record is keyed by the applicant's
+        ({"id_number": resident_id("46010019800101124")}, "id_number"),
     ]
     for customer, field in cases:
         response = api.complete("officer_hka1", no, "collect_materials", {"customer": customer})
         assert response.status_code == 422, customer
         assert field in response.get_json()["error"]["fields"]["customer"], customer
-    good = {"phone": "13912345678", "id_number": resident_id("46010019800101123").lower(), "address": "海口"}
+    good = {"phone": "13912345678", "id_number": own_id.lower(), "address": "海口"}
     response = api.complete("officer_hka1", no, "collect_materials", {"customer": good})
     assert response.status_code == 200, response.get_json()
     assert api.application("gm", no)["materials"]["customer"]["id_number"] == good["id_number"].upper()
@@ -138,7 +141,7 @@ def test_field_messages_of_the_public_form_are_in_chinese(client):
 
 
 def test_details_registered_on_site_are_masked_like_the_customer(api):
-    no = _assigned(api)
+    no = _assigned(api, id_number=resident_id("46010019800101123"))
     api.complete("officer_hka1", no, "onsite_visit", {"visited_at": VISITED_AT, "notes": ""})
     details = {"Phone": "13912345678", "id_number": resident_id("46010019800101123"), "name": "王小明", "shop": "杂货"}
     response = api.complete("officer_hka1", no, "collect_materials", {"customer": details})
@@ -273,3 +276,38 @@ def test_every_phone_name_and_id_the_officer_registers_is_masked_for_masked_view
     assert api.complete(officer, other, "collect_materials", form).status_code == 200
     shown = api.application(lead, other)["materials"]["customer"]
     assert shown == {"spouse_phone": "139****5678", "Mobile": "137****1111", "spouse_name": "李*", "shop": "杂货店"}
+
+
+def test_an_attachment_is_referenced_once(api):
+    no = _assigned(api)
+    api.complete("officer_hka1", no, "onsite_visit", {"visited_at": VISITED_AT, "notes": ""})
+    upload = api.post(
+        "officer_hka1",
+        f"/api/v1/applications/{no}/attachments",
+        data={"file": (BytesIO(png()), "id.png")},
+        content_type="multipart/form-data",
+    )
+    photo = upload.get_json()["id"]
+    response = api.complete("officer_hka1", no, "collect_materials", {"attachments": [photo, photo]})
+    assert response.status_code == 422
+    assert "attachments" in response.get_json()["error"]["fields"]
+    assert api.complete("officer_hka1", no, "collect_materials", {"attachments": [photo]}).status_code == 200
+
+
+def test_a_term_out_of_range_is_told_the_product_s_range_whatever_the_value(api):
+    """The form describes the product's range (1-60 months); a term of 0 or 999 is
+    refused with that range, not with a different, built-in one."""
+    no = api.submit()
+    api.to_approval(no)
+    task = api.task("approver1", no, "approve")
+    shown = api.get("approver1", f"/api/v1/tasks/{task['id']}").get_json()
+    term = next(f for f in shown["form"]["fields"] if f["name"] == "term_months")
+    for value in (61, 999):
+        response = api.approve("approver1", no, "approve", "100000", value)
+        assert response.status_code == 422
+        message = response.get_json()["error"]["fields"]["term_months"][0]
+        assert f"{term['min']} 至 {term['max']}" in message, message
+    response = api.approve("approver1", no, "approve", "100000", 0)
+    assert response.status_code == 422
+    message = response.get_json()["error"]["fields"]["term_months"][0]
+    assert message == "须不小于 1 (must be at least 1)", message

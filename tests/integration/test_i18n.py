@@ -88,3 +88,22 @@ def test_a_refused_deployment_keeps_a_chinese_file_name_in_english(api):
     assert refused.status_code == 422
     message = refused.get_json()["error"]["message"]
     assert "贷款流程.bpmn" in message and message.startswith("deployment of")
+
+
+def test_task_titles_and_the_credit_report_message_follow_the_reader_s_language(api):
+    """Titles are the diagram's (Chinese) names; an English reader gets the catalog's
+    English, and the credit lookup's stored message its English part alone."""
+    no = api.submit()
+    api.to_approval(no)
+    task = api.task("approver1", no, "approve")
+    assert task["title"] == "审批"
+    english = {**api.headers("approver1"), **EN}
+    listed = api.client.get(f"/api/v1/tasks?scope=mine&application_no={no}", headers=english).get_json()
+    assert [t["title"] for t in listed["items"]] == ["Approve"]
+    shown = api.client.get(f"/api/v1/tasks/{task['id']}", headers=english).get_json()
+    assert shown["title"] == "Approve"
+    report = shown["data"]["credit_report"]
+    assert report["status"] == "unavailable" and _no_chinese(report["message"]), report
+    detail = api.client.get(f"/api/v1/applications/{no}", headers={**api.headers("gm"), **EN}).get_json()
+    assert _no_chinese(detail["credit_report"]["message"])
+    assert CHINESE.search(api.application("gm", no)["credit_report"]["message"])  # zh-CN: Chinese first

@@ -180,6 +180,15 @@ def test_lead_cannot_assign_to_an_officer_of_another_team(api):
     assert api.task("officer_hka1", no, "onsite_visit")["id"] == visit["id"]
 
 
+def test_a_pool_task_refused_to_a_member_without_its_role_names_the_role_as_staff_know_it(api):
+    no = api.submit(region="HK")
+    pool = api.task("lead_hka", no, "assign_officer", "candidate")
+    response = api.post("lead_hka", f"/api/v1/tasks/{pool['id']}/assign", json={"user_id": api.user_id("officer_hka1")})
+    assert response.status_code == 422
+    message = response.get_json()["error"]["fields"]["user_id"][0]
+    assert "团队主管" in message, message
+
+
 # --- completing ------------------------------------------------------------------------
 
 

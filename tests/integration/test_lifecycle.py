@@ -37,13 +37,18 @@ def supervisor_decides(api, no: str, form: dict):  # type: ignore[no-untyped-def
 # --- committee mode ------------------------------------------------------------------
 
 
-def committee_approved(api) -> str:  # type: ignore[no-untyped-def]
+def committee_decides(api, decision: dict):  # type: ignore[no-untyped-def]
+    """A committee application (SY) registered and decided: (application no, the answer)."""
     no = api.submit(region="SY")
     api.to_approval(no, lead="lead_sya", officer="officer_sya1")
     response = api.complete("lead_sya", no, "register_committee", COMMITTEE, "candidate")
     assert response.status_code == 200, response.get_json()
+    return no, api.complete("lead_sya", no, "record_committee_decision", decision, "candidate")
+
+
+def committee_approved(api) -> str:  # type: ignore[no-untyped-def]
     decision = {"decision": "approve", "amount": "80000", "term_months": 10, "minutes": "一致同意"}
-    response = api.complete("lead_sya", no, "record_committee_decision", decision, "candidate")
+    no, response = committee_decides(api, decision)
     assert response.status_code == 200, response.get_json()
     return no
 

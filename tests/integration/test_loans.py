@@ -10,7 +10,9 @@ from datetime import date
 from decimal import Decimal
 from io import BytesIO
 
+import pytest
 from conftest import VISITED_AT, make_app
+from sqlalchemy import select
 
 MONEY = re.compile(r"^-?\d+\.\d{2}$")
 
@@ -101,19 +103,51 @@ def test_interest_first_product_charges_a_fee_and_shows_a_higher_apr(api):
     assert {i["interest"] for i in items} == {"1200.00"}
 
 
-def test_the_upfront_fee_is_rounded_half_up_to_the_fen(api):
-    """rules.md: amounts are rounded to the fen half-up; 1 % of 1,012.50 is 10.125 → 10.13
-    (half-to-even gave 10.12, and an annualized rate of 20.55 instead of 20.56)."""
+def _fee_rate(app, code: str, rate: str) -> None:  # type: ignore[no-untyped-def]
+    from app.extensions import db
+    from app.models import LoanProduct
+
+    with app.app_context():
+        db.session.scalar(select(LoanProduct).where(LoanProduct.code == code)).fee_rate = Decimal(rate)
+        db.session.commit()
+
+
+def test_the_upfront_fee_is_rounded_half_up_to_the_fen(fresh, api):
+    """rules.md: amounts are rounded to the fen half-up; 1.5 % of 1,019 is 15.285 → 15.29
+    (half-to-even would give 15.28)."""
     from test_lifecycle import supervisor_decides
 
+    _fee_rate(fresh, "BIZ-IF", "0.015")
     no = api.submit(region="HK", product_code="BIZ-IF")
     api.to_approval(no)
     assert api.approve("approver1", no, "approve", "1100", 2).status_code == 200
     assert api.approve("approver2", no, "reject", "1100", 2).status_code == 200
-    decided = supervisor_decides(api, no, {"decision": "approve", "amount": "1012.50", "term_months": 2})
+    decided = supervisor_decides(api, no, {"decision": "approve", "amount": "1019", "term_months": 2})
     assert decided.status_code == 200, decided.get_json()
     loan = api.get("lead_hka", f"/api/v1/loans/{api.application('lead_hka', no)['loan_id']}").get_json()
-    assert (loan["principal"], loan["fee"], loan["apr"]) == ("1012.50", "10.13", "20.56")
+    assert (loan["principal"], loan["fee"]) == ("1019.00", "15.29")
+
+
+@pytest.mark.parametrize("mode", ["supervisor", "committee"])
+def test_an_amount_a_person_decides_is_rounded_down_to_whole_yuan(api, mode):
+    """rules.md: the final amount is rounded down to whole yuan — the supervisor's and the
+    committee's too, not only the rules' (the loan is for 77,777, not 77,777.77)."""
+    from test_lifecycle import committee_decides, supervisor_decides
+
+    form = {"decision": "approve", "amount": "77777.77", "term_months": 12}
+    if mode == "supervisor":
+        no = api.submit(region="HK")
+        api.to_approval(no)
+        assert api.approve("approver1", no, "approve", "80000", 12).status_code == 200
+        assert api.approve("approver2", no, "reject", "80000", 12).status_code == 200
+        decided = supervisor_decides(api, no, form)
+    else:
+        no, decided = committee_decides(api, form)
+    assert decided.status_code == 200, decided.get_json()
+    detail = api.application("gm", no)
+    assert (detail["decision"]["final_amount"], detail["decision"]["final_term"]) == ("77777.00", 12)
+    loan = api.get("gm", f"/api/v1/loans/{detail['loan_id']}").get_json()
+    assert loan["principal"] == "77777.00"
 
 
 def test_officer_of_another_team_cannot_see_the_loan(api):

@@ -40,3 +40,19 @@ def test_the_english_part_is_taken_with_the_neutral_text_around_it(text, english
 )
 def test_text_that_is_not_made_of_pairs_is_left_as_it_is(text):
     assert english_only(text) == text
+
+
+@pytest.mark.parametrize(
+    ("bounds", "value", "expected"),
+    [
+        ({"min": 1}, 0, "须不小于 1 (must be at least 1)"),
+        ({"max": 5}, 6, "须不大于 5 (must be at most 5)"),
+        ({"min": 1, "max": 5}, 9, "须在 1 与 5 之间 (must be 1 to 5)"),
+    ],
+)
+def test_range_messages_keep_english_words_out_of_the_chinese_part(bounds, value, expected):
+    from marshmallow import ValidationError, validate
+
+    with pytest.raises(ValidationError) as raised:
+        validate.Range(**bounds)(value)
+    assert raised.value.messages == [expected]

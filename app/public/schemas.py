@@ -8,7 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from app.models.base import BEIJING, utcnow
 from app.public.validators import PHONE, adult_problem, id_number_problem, name_problem
-from app.tasks.forms import Amount
+from app.tasks.forms import Amount, Term
 
 
 class MustBeTrue(fields.Boolean):
@@ -27,7 +27,7 @@ class ApplicationForm(Schema):
     region_code = fields.String(required=True, validate=validate.Length(min=1, max=16))
     product_code = fields.String(load_default=None, validate=validate.Length(min=1, max=16))
     amount = Amount(required=True)
-    term_months = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=360))
+    term_months = Term(required=True)  # the product's own range is checked with the product
     purpose = fields.String(required=True, validate=validate.Length(min=1, max=200))
     channel = fields.String(
         required=True,

@@ -36,16 +36,22 @@ def test_a_visit_time_must_be_a_past_date_and_time(api):
     assert response.status_code == 200, response.get_json()
 
 
-def test_the_visit_and_the_collected_details_are_shown_with_the_application(api):
+def _visited_with_photo(api, visit_notes: str, filename: str):  # type: ignore[no-untyped-def]
+    """An application whose visit is done and which has one photo: (no, upload answer)."""
     no = _assigned(api)
-    api.complete("officer_hka1", no, "onsite_visit", {"visited_at": VISITED_AT, "notes": "店铺经营正常"})
+    api.complete("officer_hka1", no, "onsite_visit", {"visited_at": VISITED_AT, "notes": visit_notes})
     upload = api.post(
         "officer_hka1",
         f"/api/v1/applications/{no}/attachments",
-        data={"file": (BytesIO(png()), "license.png")},
+        data={"file": (BytesIO(png()), filename)},
         content_type="multipart/form-data",
     )
     assert upload.status_code == 201, upload.get_json()
+    return no, upload
+
+
+def test_the_visit_and_the_collected_details_are_shown_with_the_application(api):
+    no, upload = _visited_with_photo(api, "店铺经营正常", "license.png")
     form = {"customer": {"address": "海口市龙华区", "monthly_income": 20000}, "attachments": [upload.get_json()["id"]]}
     response = api.complete("officer_hka1", no, "collect_materials", {**form, "notes": "营业执照已拍照"})
     assert response.status_code == 200, response.get_json()
@@ -279,14 +285,7 @@ def test_every_phone_name_and_id_the_officer_registers_is_masked_for_masked_view
 
 
 def test_an_attachment_is_referenced_once(api):
-    no = _assigned(api)
-    api.complete("officer_hka1", no, "onsite_visit", {"visited_at": VISITED_AT, "notes": ""})
-    upload = api.post(
-        "officer_hka1",
-        f"/api/v1/applications/{no}/attachments",
-        data={"file": (BytesIO(png()), "id.png")},
-        content_type="multipart/form-data",
-    )
+    no, upload = _visited_with_photo(api, "", "id.png")
     photo = upload.get_json()["id"]
     response = api.complete("officer_hka1", no, "collect_materials", {"attachments": [photo, photo]})
     assert response.status_code == 422

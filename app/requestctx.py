@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from functools import lru_cache
 
 from flask import current_app, request
@@ -13,10 +14,35 @@ def _networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
     return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip())
 
 
+INVALID_ADDRESS = "invalid"
+_MAX_ADDRESS = 64  # what the audit and application rows keep
+_V4_WITH_PORT = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}")
+_V6_WITH_PORT = re.compile(r"\[([0-9A-Fa-f:.]+(?:%[^\]]+)?)\](?::\d{1,5})?")
+
+
+def _address(raw: str) -> str:
+    """`raw` if it is an IP address (a port some proxies append dropped), else INVALID_ADDRESS."""
+    text = raw.strip()
+    bracketed = _V6_WITH_PORT.fullmatch(text) or _V4_WITH_PORT.fullmatch(text)
+    if bracketed:
+        text = bracketed.group(1)
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return INVALID_ADDRESS
+    return text if len(text) <= _MAX_ADDRESS else INVALID_ADDRESS
+
+
 def client_ip() -> str:
     """The caller's address; `X-Forwarded-For` was already unwrapped by ProxyFix for
-    exactly `YDX_TRUSTED_PROXIES` proxies, so a client cannot forge it."""
-    return request.remote_addr or ""
+    exactly `YDX_TRUSTED_PROXIES` proxies, so a client cannot forge it. What a trusted
+    proxy passed on that is no address (a miscounted proxy chain, a proxy forwarding
+    junk) is INVALID_ADDRESS: never internal, one bucket for the rate limits, and a
+    bounded value in the audit trail."""
+    cached = request.environ.get("ydx.client_ip")
+    if cached is None:
+        cached = request.environ["ydx.client_ip"] = _address(request.remote_addr or "")
+    return cached
 
 
 def is_internal_client() -> bool:

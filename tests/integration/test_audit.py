@@ -221,3 +221,18 @@ def test_masked_views_are_not_logged_as_full_views(api, fresh):
     customer_id = api.get("lead_hka", "/api/v1/customers").get_json()["items"][0]["id"]
     api.get("lead_hka", f"/api/v1/customers/{customer_id}")
     assert audit_rows(fresh, "customer.view_full") == []
+
+
+def test_what_a_trusted_proxy_forwards_is_kept_only_if_it_is_an_address(fresh):
+    """A forwarded value that is no address (a miscounted proxy chain, junk) was stored
+    whole — and on PostgreSQL a value over 64 characters made every audited request a 500.
+    It is kept as "invalid" now and never counts as internal; an address with the port a
+    proxy appended is the address."""
+    from tests.conftest import make_app
+
+    client = make_app(YDX_TRUSTED_PROXIES=1).test_client()
+    login = {"username": "lead_hka", "password": "demo1234"}
+    for forwarded, kept in (("a" * 100, "invalid"), ("10.8.0.2:5555", "10.8.0.2"), ("[2001:db8::7]:443", "2001:db8::7")):
+        response = client.post("/api/v1/auth/login", json=login, headers={"X-Forwarded-For": forwarded})
+        assert response.status_code == 200, response.get_json()
+        assert audit_rows(fresh, "auth.login")[-1]["ip"] == kept

@@ -359,10 +359,16 @@ def test_behind_one_trusted_proxy_the_forwarded_client_address_decides(fresh):
         headers={**proxied.headers("approver1"), "X-Forwarded-For": "203.0.113.7"},
     )
     assert outside.status_code == 403
+    junk = proxied.client.post(
+        f"/api/v1/tasks/{task['id']}/complete",
+        json=form,
+        headers={**proxied.headers("approver1"), "X-Forwarded-For": "10.8.0.2x"},
+    )
+    assert junk.status_code == 403  # no address: never internal
     inside = proxied.client.post(
         f"/api/v1/tasks/{task['id']}/complete",
         json=form,
-        headers={**proxied.headers("approver1"), "X-Forwarded-For": "203.0.113.7, 10.8.0.2"},
+        headers={**proxied.headers("approver1"), "X-Forwarded-For": "203.0.113.7, 10.8.0.2:40123"},
     )
     assert inside.status_code == 200
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 from flask import Response, request
 from marshmallow import Schema, fields, validate
 
 from app import audit, docs
 from app.auth.permissions import caller, requires
+from app.errors import ApiError
 from app.extensions import db
 from app.hardening import Blueprint
 from app.processes import services
@@ -56,13 +59,24 @@ def create_deployment():  # type: ignore[no-untyped-def]
     """Deploy `.bpmn`/`.dmn` files (multipart `file` fields); 422 names what is wrong."""
     uploads = request.files.getlist("file")  # none at all: `deploy` answers 422
     who = caller()
-    created = deploy([(f.filename or "unnamed", f.read()) for f in uploads], who.id)
+    try:
+        created = deploy([(_file_name(f.filename), f.read()) for f in uploads], who.id)
+    except ApiError as exc:
+        if exc.status == 422:  # a refused deployment is kept in the audit trail (F21), nothing else
+            audit.record_refusal("process.deploy", who.id, "deployment", None, exc.message)
+        raise
     audit.record(
         "process.deploy", who.id, "deployment", None, after={"created": [f"{d.key}:{d.version}" for d in created]}
     )
     result = [services.describe(row) for row in created]
     db.session.commit()
     return {"created": result, "unchanged": not result}, 201
+
+
+def _file_name(sent: str | None) -> str:
+    """The file's own name: a client's directories (`../../etc/x.dmn`, `C:\\x.dmn`) are
+    not part of what is stored and shown."""
+    return PurePosixPath((sent or "").replace("\\", "/")).name or "unnamed"
 
 
 @blp.route("/processes/<key>/versions/<int(max=2147483647):version>/diagram")

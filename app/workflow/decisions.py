@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from functools import lru_cache
 from itertools import pairwise
@@ -221,24 +222,42 @@ def known_inputs(table: DecisionTable) -> set[str]:
     return names
 
 
-def _numeric_constants(text: str) -> list[Decimal] | None:
-    """The number literals of an entry that compares only the input with numbers
-    (`<= 0.10`, `0.10 < ? <= 0.30`, `> 6`), or None for any other kind of entry."""
+_COMPARISON_NODES = (ast.Expression, ast.Compare, ast.Name, ast.Load, ast.cmpop, ast.BoolOp, ast.And, ast.Constant)
+_NUMERIC_TYPES = frozenset({"number", "integer", "long", "double", "decimal"})
+
+
+@dataclass(frozen=True)
+class _Cell:
+    """What the coverage check needs of one input entry that reads nothing but the input."""
+
+    text: str
+    numbers: list[Decimal]  # its number literals: the boundaries
+    other_constants: list[Any]  # text, booleans, None
+    comparison_only: bool  # compares the input with numbers and nothing else (`0.10 < ? <= 0.30`)
+
+
+def _cell(text: str) -> _Cell | None:
+    """The entry's literals, or None when it reads other data than the input (or does not
+    parse): such a table is not judged here."""
     try:
         tree = ast.parse(entry_expression(text), mode="eval")
     except SyntaxError:
         return None
-    constants: list[Decimal] = []
+    numbers: list[Decimal] = []
+    others: list[Any] = []
+    comparison_only = True
     for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id != _INPUT_NAME and node.id not in sandbox.SAFE_FUNCTIONS:
+            return None
         if isinstance(node, ast.Constant):
-            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-                return None
-            constants.append(Decimal(str(node.value)))
-        elif isinstance(node, ast.Name) and node.id != _INPUT_NAME:
-            return None
-        elif not isinstance(node, (ast.Expression, ast.Compare, ast.Name, ast.Load, ast.cmpop, ast.BoolOp, ast.And)):
-            return None
-    return constants
+            if isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+                numbers.append(Decimal(str(node.value)))
+            else:
+                others.append(node.value)
+                comparison_only = False
+        elif not isinstance(node, _COMPARISON_NODES):
+            comparison_only = False
+    return _Cell(text, numbers, others, comparison_only)
 
 
 def _plain(value: Decimal) -> str:
@@ -246,27 +265,45 @@ def _plain(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
+def _rule_label(index: int, rule: Any) -> str:
+    """Rule 2 of the table, with its element id when it has one."""
+    return f"{index} ({rule.id})" if getattr(rule, "id", None) else str(index)
+
+
 def coverage_problems(table: DecisionTable) -> list[str]:
-    """Gaps and overlaps of a one-input table whose cells compare a number (a spread, a
-    gap in months, leave days) with constants, from the smallest boundary up: every
-    boundary, a point just either side of it (the next whole number for an `integer`
-    input), the midpoints between boundaries and a point beyond the last are tried. A gap
-    would leave a task stuck at run time ("no rule matched"); an overlap breaks UNIQUE.
-    Tables of any other shape are not judged here."""
+    """Gaps, overlaps and type mismatches of a one-input table whose cells read only the
+    input (a spread, a gap in months, leave days).
+
+    A number input (`typeRef` number/integer/…) compared with a text or a boolean (`"low"`,
+    `True`) never matches as meant: refused. Otherwise the cells are tried, from the
+    smallest number boundary up, at every boundary, a point just either side of it (the
+    next whole number for an `integer` input), the midpoints between boundaries and a
+    point beyond the last. A gap would leave a task stuck at run time ("no rule
+    matched"); an overlap breaks UNIQUE. A table is tried when its input is declared a
+    number or all its cells compare the input with numbers; tables of any other shape
+    (several inputs, cells reading other data) are not judged here."""
     if len(table.inputs) != 1 or not table.rules:
         return []
-    cells: list[list[str]] = []
-    constants: set[Decimal] = set()
-    for rule in table.rules:
+    numeric_input = (table.inputs[0].typeRef or "").lower() in _NUMERIC_TYPES
+    cells: list[list[_Cell]] = []
+    problems: list[str] = []
+    for index, rule in enumerate(table.rules, start=1):
         texts = [str(t).strip() for entry in rule.inputEntries for t in entry.lhs if t is not None and str(t).strip()]
-        texts = [t for t in texts if t != "-"]
-        for text in texts:
-            found = _numeric_constants(text)
-            if found is None:
-                return []
-            constants.update(found)
-        cells.append(texts)
-    if not constants:
+        found = [_cell(text) for text in texts if text != "-"]
+        if any(cell is None for cell in found):
+            return problems
+        cells.append([cell for cell in found if cell is not None])
+        for cell in cells[-1]:
+            if numeric_input and cell.other_constants:
+                label = _rule_label(index, rule)
+                problems.append(
+                    f"规则 {label} 的条件 {cell.text} 把数字输入与文字或真假值比较 "
+                    f"(rule {label}: the entry {cell.text} compares the number input with a text or a boolean)"
+                )
+    if problems:
+        return problems
+    constants = {number for row in cells for cell in row for number in cell.numbers}
+    if not constants or not (numeric_input or all(cell.comparison_only for row in cells for cell in row)):
         return []
     bounds = sorted(constants)
     if (table.inputs[0].typeRef or "").lower() in ("integer", "long"):  # whole numbers only
@@ -277,19 +314,27 @@ def coverage_problems(table: DecisionTable) -> list[str]:
         step = min([b - a for a, b in pairwise(bounds)] + [Decimal(1)]) / 1000
         samples = set(bounds) | {b + step for b in bounds} | {b - step for b in bounds}
         samples |= {(a + b) / 2 for a, b in pairwise(bounds)} | {bounds[-1] + 1}
-    problems = []
     # Values below the smallest boundary are not judged: a table may start where its input
     # does (leave of `1 <= ? <= 3` days, the inputs checked to be ≥ 1).
     for value in sorted(v for v in samples if v >= bounds[0]):
-        matched = [
-            index
-            for index, texts in enumerate(cells, start=1)
-            if all(sandbox.evaluate(entry_expression(text), {_INPUT_NAME: value}) for text in texts)
-        ]
+        matched = []
+        for index, (rule, row) in enumerate(zip(table.rules, cells, strict=True), start=1):
+            try:
+                if all(sandbox.evaluate(entry_expression(cell.text), {_INPUT_NAME: value}) for cell in row):
+                    matched.append(_rule_label(index, rule))
+            except sandbox.UnsafeExpression:
+                raise
+            except Exception as exc:
+                label = _rule_label(index, rule)
+                reason = sandbox.error_text(exc)
+                return [
+                    f"规则 {label} 无法对输入值 {_plain(value)} 求值：{reason} "
+                    f"(rule {label} cannot be evaluated for the input value {_plain(value)}: {reason})"
+                ]
         if not matched:
             problems.append(f"没有规则匹配输入值 {_plain(value)} (no rule matches the input value {_plain(value)})")
         elif len(matched) > 1 and table.hit_policy == "UNIQUE":
-            rules = ", ".join(str(i) for i in matched)
+            rules = ", ".join(matched)
             problems.append(
                 f"命中策略为 UNIQUE，但规则 {rules} 同时匹配输入值 {_plain(value)} "
                 f"(rules {rules} all match the input value {_plain(value)})"

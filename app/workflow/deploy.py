@@ -443,4 +443,7 @@ def _describe(exc: Exception) -> str:
     element = getattr(exc, "id", "") or getattr(exc, "name", "")
     line = getattr(exc, "line_number", "")
     where = f"element '{element}'" if element else "file"
-    return f"流程文件无法解析 ({where}{f' (line {line})' if line else ''}: {exc})"
+    text = exc.msg if isinstance(exc, etree.XMLSyntaxError) and exc.msg else str(exc)  # without "(<string>, line n)"
+    if line and f"line {line}" in text:  # the parser's message already says where
+        line = ""
+    return f"流程文件无法解析 ({where}{f' (line {line})' if line else ''}: {text})"

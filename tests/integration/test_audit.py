@@ -232,7 +232,11 @@ def test_what_a_trusted_proxy_forwards_is_kept_only_if_it_is_an_address(fresh):
 
     client = make_app(YDX_TRUSTED_PROXIES=1).test_client()
     login = {"username": "lead_hka", "password": "demo1234"}
-    for forwarded, kept in (("a" * 100, "invalid"), ("10.8.0.2:5555", "10.8.0.2"), ("[2001:db8::7]:443", "2001:db8::7")):
+    for forwarded, kept in (
+        ("a" * 100, "invalid"),
+        ("10.8.0.2:5555", "10.8.0.2"),
+        ("[2001:db8::7]:443", "2001:db8::7"),
+    ):
         response = client.post("/api/v1/auth/login", json=login, headers={"X-Forwarded-For": forwarded})
         assert response.status_code == 200, response.get_json()
         assert audit_rows(fresh, "auth.login")[-1]["ip"] == kept

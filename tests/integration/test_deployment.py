@@ -184,6 +184,7 @@ def test_diagram_of_an_unknown_version_is_not_found(api):
 
 
 LOAN_TERM = (ROOT / "rules" / "loan_term.dmn").read_text(encoding="utf-8")
+LEAVE = (ROOT / "rules" / "leave_authority.dmn").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(
@@ -192,7 +193,18 @@ LOAN_TERM = (ROOT / "rules" / "loan_term.dmn").read_text(encoding="utf-8")
         # A gap: a gap of 7..100 months would match no rule and leave the approver stuck.
         ("loan_term.dmn", edited(LOAN_TERM, "&gt; 6", "&gt; 100"), "no rule matches the input value 7"),
         # An overlap under UNIQUE: spreads in (0.10, 0.20] match rules 1 and 2.
-        ("loan_amount.dmn", edited(LOAN_AMOUNT, "&lt;= 0.10", "&lt;= 0.20"), "rules 1, 2 all match"),
+        (
+            "loan_amount.dmn",
+            edited(LOAN_AMOUNT, "&lt;= 0.10", "&lt;= 0.20"),
+            "rules 1 (loan_amount_rule_1), 2 (loan_amount_rule_2) all match",
+        ),
+        # A number input compared with a text or a boolean never matches as meant (the
+        # check used to stop judging a table at the first cell that was not a comparison).
+        ("loan_amount.dmn", edited(LOAN_AMOUNT, "&lt;= 0.10", '"low"'), "rule 1 (loan_amount_rule_1): the entry"),
+        ("loan_amount.dmn", edited(LOAN_AMOUNT, "&lt;= 0.10", "True"), "compares the number input with a text"),
+        ("leave_authority.dmn", edited(LEAVE, "&lt;= 3", '"abc"'), "rule 1 (leave_authority_rule_1)"),
+        # FEEL's negation is a Python expression here (`days == (not (4, 5, 6))`): days 1-3 match nothing.
+        ("leave_authority.dmn", edited(LEAVE, "&lt;= 3", "not(4,5,6)"), "no rule matches the input value 3"),
     ],
 )
 def test_a_rule_table_with_a_gap_or_an_overlap_is_refused(api, file_name, content, problem):
@@ -309,3 +321,21 @@ def test_every_kind_of_engine_failure_in_a_completion_is_an_incident(api, old, n
     instance_id = api.application("lead_hka", no)["process_instance_id"]
     (incident,) = api.get("analyst", f"/api/v1/process-instances/{instance_id}").get_json()["incidents"]
     assert incident["element"] == element
+
+
+def test_a_refused_deployment_is_audited_and_files_are_known_by_their_own_names(api, fresh):
+    """F21: a refused deployment (here an unsafe script) leaves an audit row and nothing
+    else; a client's directories in a file name are not kept."""
+    from tests.integration.test_audit import audit_rows
+
+    unsafe = edited(LOAN_TERM, "&gt; 6", "&gt; __import__('os').getpid()")
+    response = deploy(api, [("../../etc/loan_term.dmn", unsafe)])
+    assert response.status_code == 422
+    assert list(response.get_json()["error"]["fields"]) == ["loan_term.dmn"]
+    refused = [row for row in audit_rows(fresh, "process.deploy") if row["outcome"] == "refused"]
+    assert len(refused) == 1 and "loan_term.dmn" in refused[0]["detail"]
+    assert refused[0]["actor_id"] == api.user_id("analyst")
+
+    stricter = deploy(api, [("rules/v2/loan_amount.dmn", STRICTER_AMOUNT)])
+    assert stricter.status_code == 201, stricter.get_json()
+    assert [d["file_name"] for d in stricter.get_json()["created"] if d["key"] == "loan_amount"] == ["loan_amount.dmn"]

@@ -374,7 +374,7 @@ def assign(task_id: int, who: Caller, user_id: int) -> TaskRow:
                 422,
                 fields={
                     "user_id": [
-                        f"不能办理本团队「{_role_name(task.candidate_role)}」的任务 "
+                        f"不能办理本团队「{role_name(task.candidate_role)}」的任务 "
                         f"(cannot perform a {task.candidate_role} task of this team)"
                     ]
                 },
@@ -389,7 +389,7 @@ def assign(task_id: int, who: Caller, user_id: int) -> TaskRow:
     return task
 
 
-def _role_name(code: str) -> str:
+def role_name(code: str) -> str:
     """A role as its holders know it (the role table's name), its code if unnamed."""
     role = db.session.get(Role, code)
     return role.name if role is not None and role.name else code

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
 
 from app import audit
 from app.auth import services as auth
@@ -18,6 +19,7 @@ from app.errors import ApiError
 from app.extensions import db
 from app.loans import services as loans
 from app.messages import task_title
+from app.models import User
 from app.models.base import BEIJING
 from app.tasks import services as tasks
 
@@ -40,6 +42,12 @@ STAGE_LABELS = {
 def label(code: str | None) -> str:
     """Chinese label of a stage or task status code (the code itself if unknown)."""
     return STAGE_LABELS.get(code or "", code or "")
+
+
+@bp.app_template_filter("role_name")
+def _role_name(code: str | None) -> str:
+    """A role as its holders know it (团队主管, not team_lead)."""
+    return tasks.role_name(code) if code else ""
 
 
 @bp.app_template_filter("task_title")
@@ -176,6 +184,7 @@ def task(task_id: int):  # type: ignore[no-untyped-def]
     who = caller()
     found = tasks.get_visible(task_id, who)
     errors: dict[str, Any] = {}
+    status = 200
     if request.method == "POST":
         try:
             if request.form.get("action") == "claim":
@@ -189,9 +198,26 @@ def task(task_id: int):  # type: ignore[no-untyped-def]
             db.session.rollback()
             if exc.status not in (409, 422):
                 raise
-            errors = exc.fields or {"_": [exc.message]}
+            errors, status = exc.fields or {"_": [exc.message]}, exc.status  # (a task already done: 409, as the API)
             found = tasks.get_visible(task_id, who)
     detail = tasks.task_detail(found, who)
-    return render_template(
-        "task.html", task=found, detail=detail, labels=_LABELS, errors=errors, user=who.user, values=request.form
-    ), (422 if errors else 200)
+    page = render_template(
+        "task.html",
+        task=found,
+        detail=detail,
+        labels=_LABELS,
+        errors=errors,
+        user=who.user,
+        values=request.form,
+        people=_names_of_approvers(detail),
+    )
+    return page, (status if errors else 200)
+
+
+def _names_of_approvers(detail: dict[str, Any]) -> dict[int, str]:
+    """Display names of the approvers whose answers the page shows."""
+    application = detail["data"].get("application") or {}
+    ids = {item["approver_id"] for item in application.get("approvals") or [] if item.get("approver_id")}
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(User.id, User.display_name).where(User.id.in_(ids))).all())

@@ -238,8 +238,37 @@ def test_a_form_posted_for_a_task_already_done_shows_the_reason_as_a_sentence(cl
     assert client.post(f"/tasks/{task_id}", data={"officer_id": officer, "csrf_token": token}).status_code == 302
     again = client.post(f"/tasks/{task_id}", data={"officer_id": officer, "csrf_token": token})
     page = again.get_data(as_text=True)
-    assert again.status_code == 422
+    assert again.status_code == 409  # as the API answers
     assert "任务已结束" in page and "_：" not in page
+
+
+def test_the_supervisor_s_page_shows_the_approvers_answers_and_this_application_s_applicant(fresh, client):
+    """The supervisor decides on a dispute from the console: the page shows each
+    approver's answer by name, says what is to be decided in words, names the candidate
+    role as staff know it, and shows the contact details given with this application
+    (not those of an earlier application of the same customer)."""
+    from tests.integration.test_lifecycle import centralized
+
+    api = Api(fresh.test_client())
+    api.submit(name="张三", phone="13500000001")  # the customer record keeps this first contact
+    no = centralized(api, ("approve", "100000", 12), ("reject", "100000", 12))  # same customer, new phone
+    # (`centralized` submits the default body: 张三, 13800138000)
+    task = api.task("supervisor", no, "supervisor_decide", "candidate")
+    console_login(client, "supervisor")
+    page = client.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    assert "审批意见" in page and "同意" in page and "拒绝" in page
+    with fresh.app_context():
+        from sqlalchemy import select
+
+        from app.extensions import db
+        from app.models import User
+
+        names = db.session.scalars(select(User.display_name).where(User.username.in_(["approver1", "approver2"])))
+        assert all(name in page for name in names)
+    assert "审批意见分歧" in page and "amount" not in page.split("审批意见分歧")[1].split("</p>")[0]
+    assert "候选角色 主管审批人员" in page
+    assert "138****8000" in page or "13800138000" in page
+    assert "13500000001" not in page and "135****0001" not in page
 
 
 def test_a_new_login_in_the_same_browser_ends_the_previous_session(fresh, client):

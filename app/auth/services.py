@@ -262,6 +262,13 @@ def change_password(user: User, current: str, new: str) -> None:
             422,
             fields={"new_password": ["至少 8 位 (at least 8 characters)"]},
         )
+    if new == current:
+        raise ApiError(
+            "validation_error",
+            _("新密码不能与原密码相同"),
+            422,
+            fields={"new_password": ["不能与原密码相同 (must differ from the current password)"]},
+        )
     user.password_hash = hash_password(new)
     user.password_changed_at = utcnow()
     db.session.execute(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from app.extensions import db
@@ -176,14 +177,16 @@ def test_guessing_the_current_password_is_limited_like_logins(client):
     assert login(client, "officer_hka1", PASSWORD).status_code == 429  # the same secret, the same count
 
 
-def test_password_change_refuses_a_short_new_password(client):
+@pytest.mark.parametrize("new_password", ["short", PASSWORD])
+def test_password_change_refuses_a_short_or_unchanged_new_password(client, new_password):
     token = token_of(client, "officer_hka1")
     response = client.post(
         "/api/v1/auth/password",
-        json={"current_password": PASSWORD, "new_password": "short"},
+        json={"current_password": PASSWORD, "new_password": new_password},
         headers=bearer(token),
     )
     assert set(assert_error(response, 422)["fields"]) == {"new_password"}
+    assert client.get("/api/v1/tasks", headers=bearer(token)).status_code == 200  # nothing was ended
     assert login(client, "officer_hka1", PASSWORD).status_code == 200
 
 

@@ -102,12 +102,19 @@ def _check_expression(errors: DeploymentErrors, upload: Upload, node: Any, sourc
     try:
         sandbox.check(source, mode)  # type: ignore[arg-type]
     except sandbox.UnsafeExpression as exc:
-        errors.add(
-            upload.name,
-            f"元素 '{_element_id(node)}' 的表达式不安全或无效 (element '{_element_id(node)}': {exc.reason} in `{source.strip()[:120]}`)",
-        )
+        element, where = _element_id(node), _offending_text(source, exc.lineno)
+        errors.add(upload.name, f"元素 '{element}' 的表达式不安全或无效 (element '{element}': {exc.reason} {where})")
         return False
     return True
+
+
+def _offending_text(source: str, lineno: int | None) -> str:
+    """Where a refused script goes wrong: its line (numbered when it has several), or the
+    expression itself; at most 120 characters of it."""
+    lines = source.splitlines()
+    if lineno is not None and 1 <= lineno <= len(lines) and len(lines) > 1:
+        return f"on line {lineno}: `{lines[lineno - 1].strip()[:120]}`"
+    return f"in `{source.strip()[:120]}`"
 
 
 def _check_bpmn_expressions(errors: DeploymentErrors, upload: Upload, roles: set[str]) -> None:

@@ -339,3 +339,14 @@ def test_a_refused_deployment_is_audited_and_files_are_known_by_their_own_names(
     stricter = deploy(api, [("rules/v2/loan_amount.dmn", STRICTER_AMOUNT)])
     assert stricter.status_code == 201, stricter.get_json()
     assert [d["file_name"] for d in stricter.get_json()["created"] if d["key"] == "loan_amount"] == ["loan_amount.dmn"]
+
+
+def test_a_refused_script_is_quoted_at_the_line_that_goes_wrong(api):
+    """A script of several lines is quoted at its offending line, not at its first."""
+    unsafe = edited(
+        LIFECYCLE, "loan_term = None</bpmn:script>", "loan_term = __import__('os').system('id')</bpmn:script>"
+    )
+    response = deploy(api, [("loan_lifecycle.bpmn", unsafe)])
+    assert response.status_code == 422
+    (message,) = response.get_json()["error"]["fields"]["loan_lifecycle.bpmn"]
+    assert "tally_approvals" in message and "on line 5: `loan_term = __import__('os').system('id')`" in message

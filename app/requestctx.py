@@ -17,20 +17,24 @@ def _networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
 INVALID_ADDRESS = "invalid"
 _MAX_ADDRESS = 64  # what the audit and application rows keep
 _V4_WITH_PORT = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}")
-_V6_WITH_PORT = re.compile(r"\[([0-9A-Fa-f:.]+(?:%[^\]]+)?)\](?::\d{1,5})?")
+_V6_WITH_PORT = re.compile(r"\[([0-9A-Fa-f:.]+(?:%[^\]]*)?)\](?::\d{1,5})?")
 
 
 def _address(raw: str) -> str:
-    """`raw` if it is an IP address (a port some proxies append dropped), else INVALID_ADDRESS."""
+    """`raw` as one canonical IP address text (a port some proxies append and an IPv6 zone
+    dropped, an IPv4-mapped IPv6 address as IPv4), so one client is one rate-limit
+    bucket; INVALID_ADDRESS if it is none."""
     text = raw.strip()
     bracketed = _V6_WITH_PORT.fullmatch(text) or _V4_WITH_PORT.fullmatch(text)
     if bracketed:
         text = bracketed.group(1)
     try:
-        ipaddress.ip_address(text)
+        address = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
         return INVALID_ADDRESS
-    return text if len(text) <= _MAX_ADDRESS else INVALID_ADDRESS
+    mapped = getattr(address, "ipv4_mapped", None)
+    canonical = str(mapped or address)
+    return canonical if len(canonical) <= _MAX_ADDRESS else INVALID_ADDRESS
 
 
 def client_ip() -> str:

@@ -10,7 +10,7 @@ product's decisions use are checked against rules.md:
 * `amounts`: a non-empty list of yuan amounts as the approval form takes them
   (`forms.Amount`: > 0, at most 2 decimals, never a boolean); they become `Decimal`.
 * `terms`: a non-empty list of whole months as the approval form takes them
-  (`forms.Term`: JSON integers 1–1200; no floats, strings or booleans).
+  (`forms.Term`: JSON integers ≥ 1; no floats, strings or booleans).
 * `days`: a leave length in whole working days ≥ 1, a JSON number or decimal string
   whose value is integral. Half days are refused: a leave request (F16) is a range of
   whole dates, and the table declares the input as `integer`.

@@ -70,14 +70,12 @@ class Amount(fields.Decimal):
 
 
 class Term(fields.Integer):
-    """Whole months ≥ 1; "12.5" or true are refused rather than truncated. The upper bound
-    here only stops absurd values: the product's own range (`_within_product`) is the
-    one a performer meets, so a form never names two different ranges."""
-
-    MAX = 1200
+    """Whole months ≥ 1; "12.5" or true are refused rather than truncated. No upper bound
+    here: the product's own range (checked with the product wherever a term is decided)
+    is the one a performer meets, so a form never names two different ranges."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(strict=True, validate=[validate.Range(min=1), validate.Range(max=self.MAX)], **kwargs)
+        super().__init__(strict=True, validate=validate.Range(min=1), **kwargs)
 
 
 def _describe(*items: tuple[str, str, bool, dict[str, Any]]):  # type: ignore[no-untyped-def]
@@ -457,7 +455,22 @@ class SupervisorForm(Schema):
     comment = fields.String(load_default="", validate=validate.Length(max=2000))
 
 
-@form("supervisor_decide", _with_limits(_describe_supervisor), approval=True, needs_data=True)
+def _in_whole_yuan_described(
+    describe: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A form whose amount is the final one says that it is kept in whole yuan."""
+
+    def described(data: dict[str, Any]) -> dict[str, Any]:
+        base = describe(data)
+        for item in base["fields"]:
+            if item["name"] == "amount" and "decided" not in item:
+                item["whole_yuan"] = True
+        return base
+
+    return described
+
+
+@form("supervisor_decide", _in_whole_yuan_described(_with_limits(_describe_supervisor)), approval=True, needs_data=True)
 def supervisor_decide(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:
     """The supervisor enters the escalated value(s); the already decided one is kept."""
     clean = _load(SupervisorForm, payload)
@@ -557,7 +570,9 @@ class CommitteeDecisionForm(DecisionForm):
 
 @form(
     "record_committee_decision",
-    _with_limits(_describe(*_DECISION_FIELDS[:3], ("minutes", "string", False, {}), _DECISION_FIELDS[3])),
+    _in_whole_yuan_described(
+        _with_limits(_describe(*_DECISION_FIELDS[:3], ("minutes", "string", False, {}), _DECISION_FIELDS[3]))
+    ),
     approval=True,
 )
 def record_committee_decision(payload: dict[str, Any], ctx: FormContext) -> dict[str, Any]:

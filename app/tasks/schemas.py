@@ -22,7 +22,7 @@ class TaskListArgs(PageArgs):
 class TaskSchema(Schema):
     id = fields.Integer()
     task_key = fields.String()
-    title = fields.Function(lambda task: task_title(task.title))
+    title = fields.String(metadata={"description": "the diagram's name of the task, in the reader's language"})
     process_key = fields.String()
     process_version = fields.Integer()
     application_no = fields.String(allow_none=True)
@@ -38,6 +38,12 @@ class TaskSchema(Schema):
     due_at = fields.AwareDateTime(allow_none=True)
     escalated_at = fields.AwareDateTime(allow_none=True)
     overdue = fields.Method("_overdue")
+
+    @post_dump
+    def _title_for_reader(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if "title" in data:
+            data["title"] = task_title(data["title"])
+        return data
 
     def _overdue(self, task) -> bool:  # type: ignore[no-untyped-def]
         from app.models.base import utcnow
@@ -114,6 +120,9 @@ class FormFieldSchema(_KeepUndeclared):
     )
     decided = fields.Raw(
         metadata={"description": "already decided by the rules: nothing to enter, or the same value again"}
+    )
+    whole_yuan = fields.Boolean(
+        metadata={"description": "the final amount: what is entered is rounded down to whole yuan (rules.md)"}
     )
 
 

@@ -206,12 +206,32 @@ def task(task_id: int):  # type: ignore[no-untyped-def]
         task=found,
         detail=detail,
         labels=_LABELS,
-        errors=errors,
+        errors=_error_lines(errors),
         user=who.user,
         values=request.form,
         people=_names_of_approvers(detail),
     )
     return page, (status if errors else 200)
+
+
+def _error_lines(errors: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Field messages as (label, sentence) lines; a nested field (`customer.id_number`)
+    keeps its path, so the reason of a part of an object is shown too."""
+    lines: list[tuple[str, str]] = []
+    for name, messages in errors.items():
+        label = f"{prefix} · {name}" if prefix else ("" if name == "_" else _LABELS.get(name, name))
+        if isinstance(messages, dict):
+            lines.extend(_error_lines(messages, label))
+        elif isinstance(messages, list | tuple):
+            flat = [m for m in messages if isinstance(m, str)]
+            nested = [m for m in messages if isinstance(m, dict)]
+            if flat:
+                lines.append((label, "；".join(flat)))
+            for item in nested:
+                lines.extend(_error_lines(item, label))
+        else:
+            lines.append((label, str(messages)))
+    return lines
 
 
 def _names_of_approvers(detail: dict[str, Any]) -> dict[int, str]:

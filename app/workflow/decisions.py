@@ -232,7 +232,7 @@ class _Cell:
 
     text: str
     numbers: list[Decimal]  # its number literals: the boundaries
-    other_constants: list[Any]  # text, booleans, None
+    compares_with_text: bool  # the input compared with a text or a boolean (`"low"`, `? == True`)
     comparison_only: bool  # compares the input with numbers and nothing else (`0.10 < ? <= 0.30`)
 
 
@@ -244,20 +244,25 @@ def _cell(text: str) -> _Cell | None:
     except SyntaxError:
         return None
     numbers: list[Decimal] = []
-    others: list[Any] = []
+    compares_with_text = False
     comparison_only = True
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id != _INPUT_NAME and node.id not in sandbox.SAFE_FUNCTIONS:
             return None
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            if any(isinstance(o, ast.Name) and o.id == _INPUT_NAME for o in operands) and any(
+                isinstance(o, ast.Constant) and isinstance(o.value, (str, bool)) for o in operands
+            ):
+                compares_with_text = True
         if isinstance(node, ast.Constant):
             if isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
                 numbers.append(Decimal(str(node.value)))
             else:
-                others.append(node.value)
-                comparison_only = False
+                comparison_only = False  # `? != None`, `Decimal("0.10")`: tried, no boundary
         elif not isinstance(node, _COMPARISON_NODES):
             comparison_only = False
-    return _Cell(text, numbers, others, comparison_only)
+    return _Cell(text, numbers, compares_with_text, comparison_only)
 
 
 def _plain(value: Decimal) -> str:
@@ -294,7 +299,7 @@ def coverage_problems(table: DecisionTable) -> list[str]:
             return problems
         cells.append([cell for cell in found if cell is not None])
         for cell in cells[-1]:
-            if numeric_input and cell.other_constants:
+            if numeric_input and cell.compares_with_text:
                 label = _rule_label(index, rule)
                 problems.append(
                     f"规则 {label} 的条件 {cell.text} 把数字输入与文字或真假值比较 "
@@ -316,15 +321,16 @@ def coverage_problems(table: DecisionTable) -> list[str]:
         samples |= {(a + b) / 2 for a, b in pairwise(bounds)} | {bounds[-1] + 1}
     # Values below the smallest boundary are not judged: a table may start where its input
     # does (leave of `1 <= ? <= 3` days, the inputs checked to be ≥ 1).
+    first_only = table.hit_policy == "FIRST"  # as at run time: later rules are not evaluated
     for value in sorted(v for v in samples if v >= bounds[0]):
         matched = []
         for index, (rule, row) in enumerate(zip(table.rules, cells, strict=True), start=1):
             try:
                 if all(sandbox.evaluate(entry_expression(cell.text), {_INPUT_NAME: value}) for cell in row):
                     matched.append(_rule_label(index, rule))
-            except sandbox.UnsafeExpression:
-                raise
-            except Exception as exc:
+                    if first_only:
+                        break
+            except Exception as exc:  # (a guard of the sandbox too: it would stop every such run)
                 label = _rule_label(index, rule)
                 reason = sandbox.error_text(exc)
                 return [

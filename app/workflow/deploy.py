@@ -11,6 +11,7 @@ version they started on.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,16 +103,20 @@ def _check_expression(errors: DeploymentErrors, upload: Upload, node: Any, sourc
     try:
         sandbox.check(source, mode)  # type: ignore[arg-type]
     except sandbox.UnsafeExpression as exc:
-        element, where = _element_id(node), _offending_text(source, exc.lineno)
+        element, where = _element_id(node), _offending_text(source, mode, exc.lineno)
         errors.add(upload.name, f"元素 '{element}' 的表达式不安全或无效 (element '{element}': {exc.reason} {where})")
         return False
     return True
 
 
-def _offending_text(source: str, lineno: int | None) -> str:
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # what Python's tokenizer counts, not str.splitlines
+
+
+def _offending_text(source: str, mode: str, lineno: int | None) -> str:
     """Where a refused script goes wrong: its line (numbered when it has several), or the
-    expression itself; at most 120 characters of it."""
-    lines = source.splitlines()
+    expression itself; at most 120 characters of it. Line numbers count in the text the
+    sandbox parsed: an expression without its surrounding whitespace."""
+    lines = _LINE_BREAK.split(source.strip() if mode == "eval" else source)
     if lineno is not None and 1 <= lineno <= len(lines) and len(lines) > 1:
         return f"on line {lineno}: `{lines[lineno - 1].strip()[:120]}`"
     return f"in `{source.strip()[:120]}`"

@@ -35,6 +35,7 @@ def test_the_openapi_document_lists_the_public_and_task_endpoints(client):
     assert response.status_code == 200
     document = json.loads(response.get_data(as_text=True))
     assert {"/api/v1/public/applications", "/api/v1/tasks", "/api/v1/auth/login"} <= set(document["paths"])
+    assert document["components"]["schemas"]["Task"]["properties"]["title"]["type"] == "string"
 
 
 def test_the_api_docs_page_is_html(client):

@@ -236,6 +236,8 @@ def test_what_a_trusted_proxy_forwards_is_kept_only_if_it_is_an_address(fresh):
         ("a" * 100, "invalid"),
         ("10.8.0.2:5555", "10.8.0.2"),
         ("[2001:db8::7]:443", "2001:db8::7"),
+        ("2001:DB8:0::7", "2001:db8::7"),  # one client, one text: one rate-limit bucket
+        ("::ffff:10.8.0.3", "10.8.0.3"),
     ):
         response = client.post("/api/v1/auth/login", json=login, headers={"X-Forwarded-For": forwarded})
         assert response.status_code == 200, response.get_json()

@@ -284,3 +284,21 @@ def test_a_new_login_in_the_same_browser_ends_the_previous_session(fresh, client
     assert client.get("/api/v1/auth/me").get_json()["username"] == "approver3"
     assert earlier.get("/api/v1/auth/me").status_code == 401
     assert csrf_token(client) != before
+
+
+def test_a_refused_part_of_an_object_is_shown_with_its_path_and_reason(fresh, client):
+    """The console turns nested field messages into sentences (`customer · id_number`)."""
+    from tests.conftest import VISITED_AT, resident_id
+
+    api = Api(fresh.test_client())
+    no = api.submit()
+    api.complete("lead_hka", no, "assign_officer", {"officer_id": api.user_id("officer_hka1")}, "candidate")
+    api.complete("officer_hka1", no, "onsite_visit", {"visited_at": VISITED_AT, "notes": ""})
+    console_login(client, "officer_hka1")
+    task = api.task("officer_hka1", no, "collect_materials")
+    token = csrf_token(client)
+    other = resident_id("46010019800101124")
+    refused = client.post(f"/tasks/{task['id']}", data={"csrf_token": token, "customer": f'{{"id_number": "{other}"}}'})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert "客户信息（JSON） · id_number：与申请人的身份证号不一致" in page, page

@@ -350,3 +350,44 @@ def test_a_refused_script_is_quoted_at_the_line_that_goes_wrong(api):
     assert response.status_code == 422
     (message,) = response.get_json()["error"]["fields"]["loan_lifecycle.bpmn"]
     assert "tally_approvals" in message and "on line 5: `loan_term = __import__('os').system('id')`" in message
+
+
+@pytest.mark.parametrize(
+    ("file_name", "content"),
+    [
+        # Exact decimal boundaries: the text is Decimal's argument, not compared with the input.
+        ("loan_amount.dmn", edited(LOAN_AMOUNT, "&lt;= 0.10", '&lt;= Decimal("0.10")')),
+        # A null guard compares the input with None, not with a text.
+        ("loan_amount.dmn", edited(LOAN_AMOUNT, "&lt;= 0.10", "? != None and ? &lt;= 0.10")),
+        # FIRST: rule 2 is evaluated only where rule 1 did not match (never at 3 days).
+        (
+            "leave_authority.dmn",
+            edited(
+                edited(LEAVE, 'hitPolicy="UNIQUE"', 'hitPolicy="FIRST"'),
+                "3 &lt; ? &lt;= 10",
+                "30 / (? - 3) &gt;= 30 / 7",
+            ),
+        ),
+    ],
+)
+def test_rule_tables_an_analyst_would_write_are_deployed(api, file_name, content):
+    response = deploy(api, [(file_name, content)])
+    assert response.status_code == 201, response.get_json()
+
+
+def test_a_cell_the_sandbox_would_stop_on_every_run_is_refused_not_a_500(api):
+    response = deploy(api, [("loan_amount.dmn", edited(LOAN_AMOUNT, "&lt;= 0.10", "round(?, 10**20) &lt;= 0.10"))])
+    assert response.status_code == 422, response.get_json()
+    assert (
+        "rule 1 (loan_amount_rule_1) cannot be evaluated"
+        in response.get_json()["error"]["fields"]["loan_amount.dmn"][0]
+    )
+
+
+def test_a_refused_condition_laid_out_on_several_lines_is_quoted_at_its_own_line(api):
+    condition = '\n      (approval_mode == "committee"\n       and open("x"))\n    '
+    unsafe = edited(LIFECYCLE, 'approval_mode == "committee"', condition)
+    response = deploy(api, [("loan_lifecycle.bpmn", unsafe)])
+    assert response.status_code == 422
+    (message,) = response.get_json()["error"]["fields"]["loan_lifecycle.bpmn"]
+    assert 'on line 2: `and open("x"))`' in message, message

@@ -132,7 +132,7 @@ def test_the_upfront_fee_is_rounded_half_up_to_the_fen(fresh, api):
 def test_an_amount_a_person_decides_is_rounded_down_to_whole_yuan(api, mode):
     """rules.md: the final amount is rounded down to whole yuan — the supervisor's and the
     committee's too, not only the rules' (the loan is for 77,777, not 77,777.77)."""
-    from test_lifecycle import committee_decides, supervisor_decides
+    from test_lifecycle import committee_decides, supervisor_decides, supervisor_task
 
     form = {"decision": "approve", "amount": "77777.77", "term_months": 12}
     if mode == "supervisor":
@@ -140,6 +140,8 @@ def test_an_amount_a_person_decides_is_rounded_down_to_whole_yuan(api, mode):
         api.to_approval(no)
         assert api.approve("approver1", no, "approve", "80000", 12).status_code == 200
         assert api.approve("approver2", no, "reject", "80000", 12).status_code == 200
+        described = {f["name"]: f for f in supervisor_task(api, no)["form"]["fields"]}
+        assert described["amount"]["whole_yuan"] is True  # the form says so before anyone types
         decided = supervisor_decides(api, no, form)
     else:
         no, decided = committee_decides(api, form)

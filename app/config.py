@@ -96,7 +96,14 @@ def load_config(instance_path: Path, env: os._Environ[str] | dict[str, str] | No
             "broker_connection_timeout": 3,
             "task_publish_retry": False,
             "broker_connection_max_retries": 1,
-            "broker_transport_options": {"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
+            # A hung Redis (connects, never answers) fails a publish within seconds.
+            "broker_transport_options": {
+                "max_retries": 1,
+                "interval_start": 0,
+                "interval_step": 0.2,
+                "socket_timeout": 2,
+                "socket_connect_timeout": 2,
+            },
         },
     }
 

@@ -1,8 +1,10 @@
 """Commit at the entry point, then hand the outbox rows of that commit to their runner.
 
 Embedded mode (no `REDIS_URL`) runs them in-process right after the commit; otherwise
-each id goes to a Celery worker. If the broker is down the rows simply stay pending and
-the beat relay publishes them later: nothing is lost.
+each id goes to a Celery worker. If the broker is down, or hangs past its socket
+timeout, the rows simply stay pending and the beat relay publishes them later: nothing
+is lost, and for a few seconds after a failure this process does not try (the answer to
+the client must not wait on Redis).
 """
 
 from __future__ import annotations
@@ -34,10 +36,17 @@ def dispatch(refs: list[OutboxRef]) -> None:
     if not current_app.config.get("REDIS_URL"):
         outbox.run_inline(refs)
         return
-    celery = current_app.extensions["celery"]
+    from app.ratelimit import redis_breaker
+
+    celery, breaker = current_app.extensions["celery"], redis_breaker()
     for ref in refs:
         outbox_id = ref if isinstance(ref, int) else ref[0]  # a worker finds the instance itself
+        if breaker is not None and breaker.is_open():  # Redis failed moments ago: leave it to the relay
+            log.warning("outbox %s not published (Redis unavailable); the relay will publish it", outbox_id)
+            continue
         try:
             celery.send_task("workers.tasks.run_outbox", args=[outbox_id])
-        except Exception:  # broker unreachable: the relay will publish it later
+        except Exception:  # broker unreachable or hung: the relay will publish it later
+            if breaker is not None:
+                breaker.trip()
             log.warning("outbox %s not published; the relay will retry", outbox_id, exc_info=True)

@@ -60,17 +60,46 @@ class MemoryCounter:
             self._data.pop(key, None)
 
 
+class Breaker:
+    """After a failure of a shared service (Redis as counter store or broker), the calls
+    that can do without it skip it for `pause` seconds in this process. A Redis that
+    hangs (accepts, never answers) would otherwise cost every request its full socket
+    timeout — seconds per call — and a few requests would hold every web worker."""
+
+    def __init__(self, pause: float = 10.0) -> None:
+        self.pause = pause
+        self._until = 0.0
+
+    def is_open(self) -> bool:
+        """True while calls should not even be tried."""
+        return time.monotonic() < self._until
+
+    def trip(self) -> None:
+        self._until = time.monotonic() + self.pause
+
+    def reset(self) -> None:
+        self._until = 0.0
+
+
 class RedisCounter:
     """Counters shared by all web nodes through Redis.
 
     If Redis is unreachable the limits fail open (logged): an outage of the limiter must
-    not take logins and applications down with it.
+    not take logins and applications down with it. After a failure the counter is not
+    asked again for a few seconds (`Breaker`).
     """
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, breaker: Breaker) -> None:
         self._redis = client
+        self._breaker = breaker
+
+    def _unavailable(self, what: str, key: str) -> None:
+        self._breaker.trip()
+        log.warning("rate-limit counter unavailable; %s %s", what, key)
 
     def incr(self, key: str, window: int) -> int:
+        if self._breaker.is_open():
+            return 0
         try:
             pipe = self._redis.pipeline()
             pipe.incr(key)
@@ -78,28 +107,35 @@ class RedisCounter:
             count, _ = pipe.execute()
             return int(count)
         except redis.RedisError:
-            log.warning("rate-limit counter unavailable; not counting %s", key)
+            self._unavailable("not counting", key)
             return 0
 
     def get(self, key: str) -> int:
+        if self._breaker.is_open():
+            return 0
         try:
             value = self._redis.get(key)
         except redis.RedisError:
-            log.warning("rate-limit counter unavailable; not limiting %s", key)
+            self._unavailable("not limiting", key)
             return 0
         return int(value) if value else 0
 
     def ttl(self, key: str) -> int:
+        if self._breaker.is_open():
+            return 60
         try:
             return max(1, int(self._redis.ttl(key)))
         except redis.RedisError:
+            self._breaker.trip()
             return 60
 
     def reset(self, key: str) -> None:
+        if self._breaker.is_open():
+            return
         try:
             self._redis.delete(key)
         except redis.RedisError:
-            log.warning("rate-limit counter unavailable; %s not reset", key)
+            self._unavailable("not reset", key)
 
 
 def init_app(app: Flask) -> None:
@@ -107,8 +143,9 @@ def init_app(app: Flask) -> None:
     url = app.config.get("REDIS_URL")
     if url:
         client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        breaker = app.extensions["ydx_redis_breaker"] = Breaker()
         app.extensions["ydx_redis"] = client
-        app.extensions["ydx_counter"] = RedisCounter(client)
+        app.extensions["ydx_counter"] = RedisCounter(client, breaker)
     else:
         app.extensions["ydx_counter"] = MemoryCounter()
 
@@ -139,3 +176,9 @@ def throttle(key: str, limit: int, window: int) -> None:
 def redis_client() -> redis.Redis | None:
     """The shared Redis client, or None in the embedded mode."""
     return current_app.extensions.get("ydx_redis")
+
+
+def redis_breaker() -> Breaker | None:
+    """The breaker of the shared Redis (None in the embedded mode): callers that can do
+    without Redis skip it while it is open and trip it when a call fails."""
+    return current_app.extensions.get("ydx_redis_breaker")

@@ -25,7 +25,7 @@ import redis
 from flask import current_app, request
 
 from app.errors import ApiError
-from app.ratelimit import redis_client
+from app.ratelimit import redis_breaker, redis_client
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +100,15 @@ def guarded(form: dict[str, Any], submit: Callable[[], dict[str, Any]]) -> dict[
         )
     fingerprint = hashlib.sha256(json.dumps(form, sort_keys=True, default=str).encode()).hexdigest()
     slot = f"ydx:idem:submit:{key}"
-    store = _store()
+    store, breaker = _store(), redis_breaker()
+    if breaker is not None and breaker.is_open():
+        log.warning("idempotency store unavailable; submitting without the %s guard", HEADER)
+        return submit()
     try:
         held = store.reserve(slot, json.dumps({"state": _RUNNING, "body": fingerprint}), RUNNING_SECONDS)
     except redis.RedisError:
+        if breaker is not None:
+            breaker.trip()
         log.warning("idempotency store unavailable; submitting without the %s guard", HEADER)
         return submit()
     if held is not None:

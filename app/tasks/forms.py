@@ -222,6 +222,7 @@ class CustomerDetails(fields.Dict):
 
     MAX_KEYS = 50
     CHECKED = frozenset({"phone", "id_number", "name"})
+    MAX_EXACT = 2**53 - 1  # the largest whole number every JSON reader keeps exact (a browser's)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dict[str, Any]:
         given = super()._deserialize(value, attr, data, **kwargs)
@@ -245,6 +246,8 @@ class CustomerDetails(fields.Dict):
                 problems[key] = ["最多 500 个字符 (at most 500 characters)"]
             elif not isinstance(item, (str, int, float)):
                 problems[key] = ["须为文字或数字 (must be a text or a number)"]
+            elif isinstance(item, int) and abs(item) > self.MAX_EXACT:
+                problems[key] = ["数字过大，请以文字填写 (too large a number: send it as text)"]
         for key, check in (("phone", _phone_problem), ("id_number", _customer_id_problem), ("name", name_problem)):
             if key in details and key not in problems:
                 problem = check(details[key]) if isinstance(details[key], str) else "须为文字 (must be a text)"

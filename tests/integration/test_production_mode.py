@@ -76,6 +76,58 @@ def test_broker_outage_loses_no_work_and_the_relay_finishes_it(fresh):
     assert api.task("approver1", no, "approve")["task_key"] == "approve"
 
 
+@pytest.fixture
+def hung_redis():  # type: ignore[no-untyped-def]
+    """A Redis that accepts connections and never answers (hung, or cut off behind a
+    firewall that drops packets): the port of a listening socket nobody reads."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    stop.set()
+    thread.join(timeout=2)
+    for connection in held:
+        connection.close()
+    server.close()
+
+
+def test_a_hung_redis_delays_requests_by_one_timeout_not_one_per_call(fresh, hung_redis):
+    """Redis hangs: the first call that meets it waits out its socket timeout (2 s), then
+    this process leaves Redis alone for a while — limits fail open, the publish is left to
+    the relay. A completion that publishes the credit lookup answered nothing for 30 s
+    (gunicorn then killed the worker) although its work was committed."""
+    from app.extensions import db
+    from app.models import Outbox
+
+    node = make_app(REDIS_URL=hung_redis)
+    api = Api(node.test_client())
+    started = time.monotonic()
+    no = api.submit()
+    api.to_approval(no)  # login, assign, visit, collect: the last one publishes
+    elapsed = time.monotonic() - started
+    assert elapsed < 15, f"{elapsed:.1f} s: every Redis call waited for the hung server"
+    with node.app_context():
+        pending = db.session.scalars(select(Outbox.operation).where(Outbox.status == "pending")).all()
+    assert pending == ["credit_lookup_service"]  # committed, waiting for the relay
+    assert api.application("lead_hka", no)["stage"] == "approval"
+
+
 @pytest.mark.skipif(not database_url().startswith("postgresql"), reason="the worker run needs the PostgreSQL run")
 def test_celery_worker_runs_service_tasks_from_the_outbox(fresh, redis_db):
     """The credit lookup is queued while no worker runs; a worker started afterwards

@@ -14,22 +14,24 @@ INTERVAL_SECONDS = 30.0
 
 def run_periodic_jobs() -> dict[str, int]:
     """Relay outbox rows nobody ran (retries after backoff), escalate overdue tasks and
-    delete token rows that ended over a day ago."""
+    delete token rows that ended, and idempotency keys kept, over a day ago."""
     from app.auth.services import forget_ended_tokens
     from app.dispatch import dispatch
     from app.extensions import db
     from app.models.base import utcnow
+    from app.public.idempotency import forget_expired
     from app.tasks.services import escalate_overdue
     from app.workflow import outbox
 
     escalated = escalate_overdue()
     db.session.commit()
     removed = forget_ended_tokens(utcnow())
+    keys_removed = forget_expired(utcnow())
     db.session.commit()
     ids = outbox.due_ids()
     if ids:
         dispatch(ids)
-    return {"escalated": escalated, "relayed": len(ids), "tokens_removed": removed}
+    return {"escalated": escalated, "relayed": len(ids), "tokens_removed": removed, "keys_removed": keys_removed}
 
 
 def start_embedded(app: Flask) -> None:

@@ -139,3 +139,15 @@ class ApiToken(Model):
     created_at: Mapped[created_at]
     expires_at: Mapped[datetime] = mapped_column(TZDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(TZDateTime())
+
+
+class IdempotencyKey(Model):
+    """A public submission's `Idempotency-Key` and the answer it got, so a repeated
+    request gets that answer again (24 h). Written in the submission's own transaction:
+    no second application, with or without Redis."""
+
+    __tablename__ = "idempotency_key"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    answer: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(TZDateTime(), default=utcnow, nullable=False, index=True)

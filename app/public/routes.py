@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flask import request
+from flask_babel import gettext as _
 
+from app.errors import ApiError
+from app.extensions import db
 from app.hardening import Blueprint
 from app.public import idempotency, services
 from app.public.schemas import ApplicationForm, StatusArgs, StatusSchema, SubmittedSchema
@@ -39,12 +43,23 @@ def throttle_first() -> None:
 def submit(form: dict[str, Any]):  # type: ignore[no-untyped-def]
     """Submit a loan application; both consents must be `true`. With an `Idempotency-Key`
     header a repeated request answers the application the first one made."""
+    claim = idempotency.claim_of_request(form)
+    if claim is None:
+        return _answer(services.submit_with_retry(form))
+    if (answer := idempotency.replayed(claim)) is not None:
+        return answer
+    try:
+        return _answer(services.submit_with_retry(form, remember=partial(idempotency.remember, claim)))
+    except idempotency.KeyTaken:  # the same request, a moment earlier: its application, not a second
+        db.session.rollback()
+        answer = idempotency.replayed(claim)
+        if answer is None:  # (the other request's key expired in between: practically never)
+            raise ApiError("conflict", _("请稍后重试"), 409) from None
+        return answer
 
-    def submit_once() -> dict[str, Any]:
-        application = services.submit_with_retry(form)
-        return {"application_no": application.application_no, "status": application.stage}
 
-    return idempotency.guarded(form, submit_once)
+def _answer(application: services.Submitted) -> dict[str, Any]:
+    return {"application_no": application.application_no, "status": application.stage}
 
 
 @blp.route("/applications/<application_no>")

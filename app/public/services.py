@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -289,13 +290,21 @@ def status(application_no: str, phone: str) -> Application:
     return application
 
 
-def submit_with_retry(form: dict[str, Any], attempts: int = 3) -> Submitted:
-    """Submit and commit, running the whole submission again after a unique-key race."""
+def submit_with_retry(
+    form: dict[str, Any],
+    attempts: int = 3,
+    remember: Callable[[dict[str, Any]], None] | None = None,
+) -> Submitted:
+    """Submit and commit, running the whole submission again after a unique-key race.
+    `remember` gets the answer inside the transaction, before the commit (the request's
+    idempotency key is stored with the application it made)."""
     from app.dispatch import commit_and_dispatch
 
     for _attempt in range(attempts):
         try:
             application = submit(form)
+            if remember is not None:
+                remember({"application_no": application.application_no, "status": application.stage})
             commit_and_dispatch()
             return application
         except SubmitConflict:

@@ -59,6 +59,7 @@ class _Flask(Flask):
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app from the environment (and `test_config` overrides in tests)."""
     app = _Flask(__name__, instance_path=str(Path(__file__).resolve().parent.parent / "instance"))
+    app.url_map.strict_slashes = False  # `/api/v1/tasks/` is `/api/v1/tasks`, not a 404 (set before any route)
     app.config.update(load_config(Path(app.instance_path)))
     if test_config:
         app.config.update(test_config)

@@ -75,8 +75,8 @@ class StageDoc(_Doc):
 class ApprovalDoc(_Doc):
     approver_id = fields.Integer()
     decision = fields.String(metadata={"description": "approve | reject"})
-    amount = _money()
-    term_months = fields.Integer()
+    amount = fields.String(allow_none=True, metadata={"format": "decimal", "description": "null on a rejection"})
+    term_months = fields.Integer(allow_none=True, metadata={"description": "null on a rejection"})
     comment = fields.String()
 
 

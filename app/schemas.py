@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, post_load, validate
 
 
 def jsonable(value: Any) -> Any:
@@ -19,9 +19,23 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+MAX_PER_PAGE = 200
+
+
 class PageArgs(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
+    per_page = fields.Integer(
+        load_default=20,
+        validate=validate.Range(min=1),
+        metadata={"description": f"items per page (default 20); more than {MAX_PER_PAGE} gives {MAX_PER_PAGE}"},
+    )
+
+    @post_load
+    def _at_most_a_full_page(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """A client asking for "everything" (`per_page=1000`) gets the largest page, not a
+        422; `total` tells it whether there is more."""
+        data["per_page"] = min(data["per_page"], MAX_PER_PAGE)
+        return data
 
 
 class ErrorBodySchema(Schema):

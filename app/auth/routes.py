@@ -33,6 +33,7 @@ def user_json(user: Any) -> dict[str, Any]:
 
 
 @blp.route("/login", methods=["POST"])
+@blp.doc(security=[])
 @blp.alt_response(200, schema=docs.LoginDoc, success=True, description="OK")
 @blp.arguments(LoginArgs())
 def login(args: dict[str, Any]):  # type: ignore[no-untyped-def]

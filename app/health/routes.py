@@ -13,6 +13,7 @@ blp = Blueprint("health", __name__, url_prefix="/api/v1", description="健康检
 
 
 @blp.route("/health")
+@blp.doc(security=[])
 @blp.alt_response(200, schema=docs.HealthDoc, success=True, description="OK")
 def health():  # type: ignore[no-untyped-def]
     """`ok` when the database (and Redis, if configured) answer; 503 otherwise."""

@@ -95,16 +95,21 @@ def upload_attachment(application_no: str):  # type: ignore[no-untyped-def]
         "sha256": attachment.sha256,
         "content_type": attachment.content_type,
         "size": attachment.size,
+        "filename": attachment.filename,  # (beyond api.md's four: as the application detail lists it)
     }, 201
 
 
 @blp.route("/applications/<application_no>/attachments/<int(max=2147483647):attachment_id>")
-@blp.alt_response(
-    200,
-    schema={"type": "string", "format": "binary"},
-    content_type="application/octet-stream",
-    description="the stored file",
-    success=True,
+@blp.doc(
+    responses={
+        "200": {
+            "description": "the stored file, with the type its content was checked to be at upload",
+            "content": {
+                kind: {"schema": {"type": "string", "format": "binary"}}
+                for kind in ("image/jpeg", "image/png", "image/webp", "image/heic", "application/pdf")
+            },
+        }
+    }
 )
 @requires("application.view")
 def download_attachment(application_no: str, attachment_id: int):  # type: ignore[no-untyped-def]

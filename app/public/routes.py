@@ -28,6 +28,7 @@ def throttle_first() -> None:
 
 @blp.route("/applications", methods=["POST"])
 @blp.doc(
+    security=[],
     parameters=[
         {
             "in": "header",
@@ -36,7 +37,7 @@ def throttle_first() -> None:
             "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
             "description": "repeat a submission safely: the same key and body answer the first application (24 h)",
         }
-    ]
+    ],
 )
 @blp.arguments(ApplicationForm())
 @blp.response(201, SubmittedSchema)
@@ -63,6 +64,7 @@ def _answer(application: services.Submitted) -> dict[str, Any]:
 
 
 @blp.route("/applications/<application_no>")
+@blp.doc(security=[])
 @blp.arguments(StatusArgs(), location="query")
 @blp.response(200, StatusSchema)
 def status(args: dict[str, Any], application_no: str):  # type: ignore[no-untyped-def]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates
 
 from app.models.base import BEIJING, utcnow
 from app.public.validators import PHONE, adult_problem, id_number_problem, name_problem
@@ -60,6 +60,14 @@ class ApplicationForm(Schema):
         problem = id_number_problem(value) or adult_problem(value, utcnow().astimezone(BEIJING).date())
         if problem:
             raise ValidationError(problem)
+
+    @post_load
+    def _codes_in_upper_case(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """Region and product codes are upper case (`hk` is HK, `biz-if` is BIZ-IF)."""
+        for name in ("region_code", "product_code"):
+            if isinstance(data.get(name), str):
+                data[name] = data[name].upper()
+        return data
 
 
 class StatusArgs(Schema):

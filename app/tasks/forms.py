@@ -501,8 +501,9 @@ def supervisor_decide(payload: dict[str, Any], ctx: FormContext) -> dict[str, An
 def _in_whole_yuan(clean: dict[str, Any]) -> dict[str, Any]:
     """rules.md: the final amount is rounded down to whole yuan — also when a person (the
     supervisor, the committee) decides it rather than the rules."""
-    if clean.get("amount") is not None:
-        clean["amount"] = Decimal(str(clean["amount"])).quantize(Decimal(1), rounding=ROUND_DOWN)
+    if clean.get("amount") is not None:  # (kept with two places: money is shown as "77777.00")
+        whole = Decimal(str(clean["amount"])).quantize(Decimal(1), rounding=ROUND_DOWN)
+        clean["amount"] = whole.quantize(Decimal("0.01"))
     return clean
 
 

@@ -37,7 +37,7 @@ class TaskSchema(Schema):
     completed_by_id = fields.Integer(allow_none=True)
     due_at = fields.AwareDateTime(allow_none=True)
     escalated_at = fields.AwareDateTime(allow_none=True)
-    overdue = fields.Method("_overdue")
+    overdue = fields.Method("_overdue", metadata={"type": "boolean"})
 
     @post_dump
     def _title_for_reader(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -103,8 +103,12 @@ class FormFieldSchema(_KeepUndeclared):
 
     name = fields.String(metadata={"description": "the key to send in POST /tasks/{id}/complete"})
     type = fields.String(
-        metadata={"description": "integer | decimal (money as a string) | string | datetime | object | array<integer>"}
+        metadata={
+            "description": "integer | decimal (money as a string) | string | datetime | object | array<integer> | "
+            "array<integer|string> | enum:<value>|<value>… (e.g. enum:approve|reject)"
+        }
     )
+    items = fields.String(metadata={"description": "what one item of an array field is"})
     required = fields.Boolean()
     choices = fields.List(
         fields.Raw(),

@@ -104,7 +104,9 @@ def visibility(who: Caller, scope: str | None = None) -> ColumnElement[bool]:
     return or_(mine, HumanTask.completed_by_id == who.id, _candidate(who), _team(who))
 
 
-_INBOX_ORDER = (_TASKS.c.priority.desc(), _TASKS.c.due_at.is_(None), _TASKS.c.due_at, _TASKS.c.id)
+# Escalated (overdue) tasks first, then the newest first, as Camunda's and Flowable's task
+# lists show them: a task that just arrived is on the first page, however full the pool.
+_INBOX_ORDER = (_TASKS.c.priority.desc(), _TASKS.c.id.desc())
 _MINE_PAGES: dict[tuple[bool, bool, str], Hot] = {}
 
 

@@ -578,3 +578,14 @@ def test_every_staff_member_has_an_inbox(api, user):
         assert response.status_code == 200, (scope, response.get_json())
         assert response.get_json() == {"items": [], "total": 0}
     assert api.get(user, "/api/v1/tasks").get_json()["total"] == 0
+
+
+def test_a_task_that_just_arrived_is_on_the_first_page_however_full_the_pool(api):
+    """Newest first (after escalated ones), as Camunda's and Flowable's task lists: with 25
+    applications waiting, the one just submitted is the first item of the first page."""
+    numbers = [api.submit() for _ in range(25)]
+    page = api.get("lead_hka", "/api/v1/tasks?scope=candidate").get_json()
+    assert page["total"] == 25 and len(page["items"]) == 20
+    assert [t["application_no"] for t in page["items"][:3]] == numbers[::-1][:3]
+    everything = api.get("lead_hka", "/api/v1/tasks?scope=candidate&per_page=1000")  # the largest page, not a 422
+    assert everything.status_code == 200 and len(everything.get_json()["items"]) == 25

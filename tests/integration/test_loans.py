@@ -150,6 +150,8 @@ def test_an_amount_a_person_decides_is_rounded_down_to_whole_yuan(api, mode):
     assert (detail["decision"]["final_amount"], detail["decision"]["final_term"]) == ("77777.00", 12)
     loan = api.get("gm", f"/api/v1/loans/{detail['loan_id']}").get_json()
     assert loan["principal"] == "77777.00"
+    if mode == "committee":  # the recorded decision shows money as api.md does
+        assert detail["committee"]["decision"]["amount"] == "77777.00"
 
 
 def test_officer_of_another_team_cannot_see_the_loan(api):

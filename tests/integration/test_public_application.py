@@ -381,3 +381,18 @@ def test_wrong_phones_for_one_application_are_limited_from_any_address(client):
         assert client.get(f"{URL}/{no}?phone=1380013{guess:04d}").status_code == 404
     refused = client.get(f"{URL}/{no}?phone=13800138000", environ_base={"REMOTE_ADDR": "10.9.9.9"})
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+
+
+def test_region_and_product_codes_are_read_in_any_letter_case(client):
+    response = client.post(URL, json=application_body(region_code="hk", product_code="biz-if"))
+    assert response.status_code == 201, response.get_json()
+
+
+def test_a_trailing_slash_reaches_the_same_endpoint(client):
+    assert client.get("/api/v1/health/").status_code == 200
+    response = client.post("/api/v1/auth/login/", json={"username": "gm", "password": "demo1234"})
+    assert response.status_code == 200
+    assert (
+        client.get("/api/v1/tasks/", headers={"Authorization": f"Bearer {response.get_json()['token']}"}).status_code
+        == 200
+    )

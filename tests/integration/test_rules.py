@@ -100,6 +100,8 @@ def test_evaluating_without_the_input_is_refused_naming_it(api):
     assert response.status_code == 422
     error = response.get_json()["error"]
     assert "amounts" in str(error)
+    bodiless = api.post("analyst", "/api/v1/decisions/loan_amount/evaluate")  # was werkzeug's English 415
+    assert bodiless.status_code == 422 and "amounts" in bodiless.get_json()["error"]["fields"]
 
 
 def test_evaluating_an_unknown_decision_is_not_found(api):

@@ -108,7 +108,9 @@ class FormFieldSchema(_KeepUndeclared):
             "array<integer|string> | enum:<value>|<value>… (e.g. enum:approve|reject)"
         }
     )
-    items = fields.String(metadata={"description": "what one item of an array field is"})
+    # (`attribute`: a form field is a dict, and marshmallow would fall back to `dict.items`
+    # for a field without the key; the post-dump keeps the real `items` of array fields)
+    items = fields.String(attribute="items_", metadata={"description": "what one item of an array field is"})
     required = fields.Boolean()
     choices = fields.List(
         fields.Raw(),

@@ -99,13 +99,14 @@ def load_config(instance_path: Path, env: os._Environ[str] | dict[str, str] | No
             "broker_connection_timeout": 3,
             "task_publish_retry": False,
             "broker_connection_max_retries": 1,
-            # A hung Redis (connects, never answers) fails a publish within seconds.
+            # A hung Redis (connects, never answers) fails a publish within about two
+            # seconds (two tries of one second); the breaker then skips Redis for a while.
             "broker_transport_options": {
                 "max_retries": 1,
                 "interval_start": 0,
                 "interval_step": 0.2,
-                "socket_timeout": 2,
-                "socket_connect_timeout": 2,
+                "socket_timeout": 1,
+                "socket_connect_timeout": 1,
             },
         },
     }

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from marshmallow import INCLUDE, Schema, fields
 
+from app.schemas import PageFields
+
 
 class _Doc(Schema):
     """Documentation only: an answer may carry keys beyond those listed (the OpenAPI
@@ -18,12 +20,18 @@ class _Doc(Schema):
         unknown = INCLUDE
 
 
-def _money() -> fields.String:
-    return fields.String(metadata={"format": "decimal", "example": "95000.00"})
+MONEY_PATTERN = r"^-?[0-9]+\.[0-9]{2}$"  # yuan with the fen: "95000.00"
 
 
-def _time() -> fields.String:
-    return fields.String(metadata={"format": "date-time"})
+def _money(description: str | None = None, **kwargs: object) -> fields.String:
+    metadata = {"format": "decimal", "pattern": MONEY_PATTERN, "example": "95000.00"}
+    if description:
+        metadata["description"] = description
+    return fields.String(metadata=metadata, **kwargs)  # type: ignore[arg-type]
+
+
+def _time(**kwargs: object) -> fields.String:
+    return fields.String(metadata={"format": "date-time"}, **kwargs)  # type: ignore[arg-type]
 
 
 class HealthDoc(_Doc):
@@ -33,15 +41,15 @@ class HealthDoc(_Doc):
 
 
 class UserDoc(_Doc):
-    id = fields.Integer()
-    username = fields.String()
-    roles = fields.List(fields.String())
-    team_id = fields.Integer(allow_none=True)
+    id = fields.Integer(required=True)
+    username = fields.String(required=True)
+    roles = fields.List(fields.String(), required=True)
+    team_id = fields.Integer(allow_none=True, required=True)
 
 
 class LoginDoc(_Doc):
-    token = fields.String(metadata={"description": "send as Authorization: Bearer <token>"})
-    user = fields.Nested(UserDoc)
+    token = fields.String(metadata={"description": "send as Authorization: Bearer <token>"}, required=True)
+    user = fields.Nested(UserDoc, required=True)
 
 
 class StatusDoc(_Doc):
@@ -49,9 +57,10 @@ class StatusDoc(_Doc):
 
 
 class ApplicationItemDoc(_Doc):
-    application_no = fields.String()
+    application_no = fields.String(required=True)
     stage = fields.String(
-        metadata={"description": "pending_assignment | onsite_visit | collecting | approval | disbursement | rejected"}
+        required=True,
+        metadata={"description": "pending_assignment | onsite_visit | collecting | approval | disbursement | rejected"},
     )
     amount = _money()
     term_months = fields.Integer()
@@ -61,33 +70,36 @@ class ApplicationItemDoc(_Doc):
     updated_at = _time()
 
 
-class ApplicationPageDoc(_Doc):
-    items = fields.List(fields.Nested(ApplicationItemDoc))
-    total = fields.Integer()
+class ApplicationPageDoc(_Doc, PageFields):
+    items = fields.List(fields.Nested(ApplicationItemDoc), required=True)
 
 
 class StageDoc(_Doc):
-    stage = fields.String()
-    actor_id = fields.Integer(allow_none=True)
-    at = _time()
+    stage = fields.String(required=True)
+    actor_id = fields.Integer(allow_none=True, required=True)
+    at = _time(required=True)
 
 
 class ApprovalDoc(_Doc):
-    approver_id = fields.Integer()
-    decision = fields.String(metadata={"description": "approve | reject"})
-    amount = fields.String(allow_none=True, metadata={"format": "decimal", "description": "null on a rejection"})
+    approver_id = fields.Integer(required=True)
+    decision = fields.String(metadata={"description": "approve | reject"}, required=True)
+    amount = _money("null on a rejection", allow_none=True)
     term_months = fields.Integer(allow_none=True, metadata={"description": "null on a rejection"})
     comment = fields.String()
 
 
 class DecisionDoc(_Doc):
-    outcome = fields.String(metadata={"description": "approved | rejected"})
-    final_amount = fields.String(allow_none=True, metadata={"format": "decimal"})
-    final_term = fields.Integer(allow_none=True)
+    outcome = fields.String(required=True, metadata={"description": "approved | rejected"})
+    final_amount = _money(allow_none=True, required=True)
+    final_term = fields.Integer(allow_none=True, required=True)
     amount_strategy = fields.String(
-        allow_none=True, metadata={"description": "lowest | median | escalate (rules), supervisor, committee"}
+        allow_none=True,
+        required=True,
+        metadata={"description": "lowest | median | escalate (rules), supervisor, committee"},
     )
-    term_strategy = fields.String(allow_none=True, metadata={"description": "median | escalate, supervisor, committee"})
+    term_strategy = fields.String(
+        allow_none=True, required=True, metadata={"description": "median | escalate, supervisor, committee"}
+    )
 
 
 class MaskedPersonDoc(_Doc):
@@ -103,10 +115,10 @@ class CustomerDoc(MaskedPersonDoc):
 
 
 class AttachmentDoc(_Doc):
-    id = fields.Integer()
+    id = fields.Integer(required=True)
     sha256 = fields.String()
-    content_type = fields.String()
-    size = fields.Integer()
+    content_type = fields.String(required=True)
+    size = fields.Integer(required=True)
     filename = fields.String()
 
 
@@ -116,12 +128,12 @@ class ApplicationDetailDoc(ApplicationItemDoc):
     purpose = fields.String()
     channel = fields.String()
     approval_mode = fields.String(metadata={"description": "centralized | committee"})
-    history = fields.List(fields.Nested(StageDoc))
-    approvals = fields.List(fields.Nested(ApprovalDoc))
+    history = fields.List(fields.Nested(StageDoc), required=True)
+    approvals = fields.List(fields.Nested(ApprovalDoc), required=True)
     decision = fields.Nested(
         DecisionDoc, allow_none=True, metadata={"description": "only for the roles allowed to see it (F6)"}
     )
-    credit_report = fields.Dict(allow_none=True)
+    credit_report = fields.Dict(allow_none=True, required=True)
     committee = fields.Dict(allow_none=True)
     customer = fields.Nested(CustomerDoc)
     applicant = fields.Nested(MaskedPersonDoc, metadata={"description": "contact given with this application"})
@@ -129,12 +141,11 @@ class ApplicationDetailDoc(ApplicationItemDoc):
     materials = fields.Dict(allow_none=True)
     attachments = fields.List(fields.Nested(AttachmentDoc))
     process_instance_id = fields.Integer(allow_none=True)
-    loan_id = fields.Integer(allow_none=True)
+    loan_id = fields.Integer(allow_none=True, required=True)
 
 
-class CustomerPageDoc(_Doc):
-    items = fields.List(fields.Nested(CustomerDoc))
-    total = fields.Integer()
+class CustomerPageDoc(_Doc, PageFields):
+    items = fields.List(fields.Nested(CustomerDoc), required=True)
 
 
 class CustomerApplicationDoc(_Doc):
@@ -150,23 +161,29 @@ class CustomerDetailDoc(CustomerDoc):
 
 class LoanDoc(_Doc):
     id = fields.Integer()
-    principal = _money()
-    annual_rate = fields.String(metadata={"format": "decimal", "description": "a fraction: 0.12 is 12 %"})
-    method = fields.String(metadata={"description": "equal_installment | equal_principal | interest_first"})
-    fee = _money()
-    term_months = fields.Integer()
-    start_date = fields.Date()
-    apr = fields.String(metadata={"format": "decimal", "description": "annualized rate (IRR) in percent"})
+    principal = _money(required=True)
+    annual_rate = fields.String(
+        metadata={"format": "decimal", "description": "a fraction: 0.12 is 12 %"}, required=True
+    )
+    method = fields.String(
+        metadata={"description": "equal_installment | equal_principal | interest_first"}, required=True
+    )
+    fee = _money(required=True)
+    term_months = fields.Integer(required=True)
+    start_date = fields.Date(required=True)
+    apr = fields.String(
+        metadata={"format": "decimal", "description": "annualized rate (IRR) in percent"}, required=True
+    )
     core_status = fields.String()
 
 
 class InstallmentDoc(_Doc):
-    seq = fields.Integer()
-    due_date = fields.Date()
-    principal = _money()
-    interest = _money()
-    payment = _money()
-    balance = _money()
+    seq = fields.Integer(required=True)
+    due_date = fields.Date(required=True)
+    principal = _money(required=True)
+    interest = _money(required=True)
+    payment = _money(required=True)
+    balance = _money(required=True)
 
 
 class VersionDoc(_Doc):
@@ -181,9 +198,8 @@ class VersionDoc(_Doc):
     deployed_at = _time()
 
 
-class VersionPageDoc(_Doc):
-    items = fields.List(fields.Nested(VersionDoc))
-    total = fields.Integer()
+class VersionPageDoc(_Doc, PageFields):
+    items = fields.List(fields.Nested(VersionDoc), required=True)
 
 
 class DeploymentDoc(_Doc):
@@ -192,9 +208,9 @@ class DeploymentDoc(_Doc):
 
 
 class EvaluationDoc(_Doc):
-    decision_id = fields.String()
-    version = fields.Integer()
-    outputs = fields.Dict(metadata={"example": {"strategy": "lowest", "final_amount": "95000.00"}})
+    decision_id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    outputs = fields.Dict(metadata={"example": {"strategy": "lowest", "final_amount": "95000.00"}}, required=True)
 
 
 class InstanceTaskDoc(_Doc):

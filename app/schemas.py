@@ -38,6 +38,20 @@ class PageArgs(Schema):
         return data
 
 
+def page_of(items: list[Any], total: int, args: dict[str, Any]) -> dict[str, Any]:
+    """A list answer: api.md's `{items, total}` with the page served and its size (a
+    `per_page` beyond the largest page is served as the largest: the client sees it)."""
+    return {"items": items, "total": total, "page": args["page"], "per_page": args["per_page"]}
+
+
+class PageFields(Schema):
+    """The page a list answer served (documentation of `page_of`)."""
+
+    total = fields.Integer(required=True)
+    page = fields.Integer(metadata={"description": "the page served"})
+    per_page = fields.Integer(metadata={"description": f"its size (at most {MAX_PER_PAGE})"})
+
+
 class ErrorBodySchema(Schema):
     code = fields.String(required=True, metadata={"description": "stable error code, e.g. validation_error"})
     message = fields.String(required=True, metadata={"description": "what went wrong, zh-CN or per Accept-Language"})

@@ -11,7 +11,7 @@ from app.auth.permissions import caller, requires
 from app.customers import services
 from app.extensions import db
 from app.hardening import Blueprint
-from app.schemas import PageArgs
+from app.schemas import PageArgs, page_of
 
 blp = Blueprint("customers", __name__, url_prefix="/api/v1/customers", description="客户 Customers")
 
@@ -30,7 +30,7 @@ def list_customers(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     rows, total = services.list_customers(who, args["q"], args["page"], args["per_page"])
     items = [services.customer_view(c, who) for c in rows]
     db.session.commit()
-    return {"items": items, "total": total}
+    return page_of(items, total, args)
 
 
 @blp.route("/<int(max=2147483647):customer_id>")

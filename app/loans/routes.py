@@ -16,7 +16,7 @@ from app.hardening import Blueprint
 from app.loans import services
 from app.models import Attachment
 from app.models.business import STAGES
-from app.schemas import PageArgs
+from app.schemas import PageArgs, page_of
 
 blp = Blueprint("loans", __name__, url_prefix="/api/v1", description="申请与贷款 Applications and loans")
 
@@ -32,8 +32,8 @@ class ApplicationArgs(PageArgs):
 def list_applications(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     """Applications within the caller's data scope."""
     rows, total = services.list_applications(caller(), args["page"], args["per_page"], args["stage"])
-    return {
-        "items": [
+    return page_of(
+        [
             {
                 "application_no": a.application_no,
                 "stage": a.stage,
@@ -46,8 +46,9 @@ def list_applications(args: dict[str, Any]):  # type: ignore[no-untyped-def]
             }
             for a in rows
         ],
-        "total": total,
-    }
+        total,
+        args,
+    )
 
 
 @blp.route("/applications/<application_no>")

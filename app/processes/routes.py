@@ -13,7 +13,7 @@ from app.errors import ApiError
 from app.extensions import db
 from app.hardening import Blueprint
 from app.processes import services
-from app.schemas import PageArgs, jsonable
+from app.schemas import MAX_PER_PAGE, PageArgs, jsonable, page_of
 from app.workflow.deploy import deploy
 
 blp = Blueprint("processes", __name__, url_prefix="/api/v1", description="流程与决策 Processes and decisions")
@@ -22,7 +22,11 @@ blp = Blueprint("processes", __name__, url_prefix="/api/v1", description="流程
 class ProcessListArgs(PageArgs):
     # A page holds every version of a few keys (each deployment of a rule adds a process
     # version too), so the default page is larger than other lists'.
-    per_page = fields.Integer(load_default=100, validate=validate.Range(min=1))
+    per_page = fields.Integer(
+        load_default=100,
+        validate=validate.Range(min=1),
+        metadata={"description": f"items per page (default 100); more than {MAX_PER_PAGE} gives {MAX_PER_PAGE}"},
+    )
 
 
 class VersionArgs(Schema):
@@ -36,7 +40,7 @@ class VersionArgs(Schema):
 def list_processes(args):  # type: ignore[no-untyped-def]
     """Deployed process keys and decision ids with their versions (newest first per key)."""
     items, total = services.list_versions(args["page"], args["per_page"])
-    return {"items": items, "total": total}
+    return page_of(items, total, args)
 
 
 @blp.route("/processes/deployments", methods=["POST"])
@@ -106,7 +110,7 @@ def instance(instance_id: int):  # type: ignore[no-untyped-def]
 @blp.alt_response(200, schema=docs.EvaluationDoc, success=True, description="OK")
 @blp.doc(
     requestBody={
-        "required": True,
+        "required": False,  # none at all: a 422 naming the inputs the table needs
         "content": {
             "application/json": {
                 "schema": {"type": "object", "additionalProperties": True},

@@ -75,11 +75,11 @@ class StatusArgs(Schema):
 
 
 class SubmittedSchema(Schema):
-    application_no = fields.String()
-    status = fields.String()
+    application_no = fields.String(required=True)
+    status = fields.String(required=True)
 
 
 class StatusSchema(Schema):
-    application_no = fields.String()
-    stage = fields.String()
-    updated_at = fields.AwareDateTime()
+    application_no = fields.String(required=True)
+    stage = fields.String(required=True)
+    updated_at = fields.AwareDateTime(required=True)

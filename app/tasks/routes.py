@@ -11,6 +11,7 @@ from app.auth.permissions import caller, requires
 from app.dispatch import commit_and_dispatch
 from app.extensions import db
 from app.hardening import Blueprint
+from app.schemas import page_of
 from app.tasks import services
 from app.tasks.schemas import AssignArgs, TaskDetailSchema, TaskListArgs, TaskPage, TaskSchema, task_json
 
@@ -38,7 +39,7 @@ def list_tasks(args: dict[str, Any]):  # type: ignore[no-untyped-def]
         application_no=args["application_no"],
         task_key=args["task_key"],
     )
-    return jsonify({"items": [task_json(task) for task in items], "total": total})
+    return jsonify(page_of([task_json(task) for task in items], total, args))
 
 
 @blp.route("/<int(max=2147483647):task_id>")

@@ -9,7 +9,7 @@ from marshmallow import Schema, fields, post_dump, validate
 
 from app.messages import task_title
 from app.models.base import utcnow
-from app.schemas import PageArgs
+from app.schemas import PageArgs, PageFields
 
 
 class TaskListArgs(PageArgs):
@@ -20,22 +20,24 @@ class TaskListArgs(PageArgs):
 
 
 class TaskSchema(Schema):
-    id = fields.Integer()
-    task_key = fields.String()
-    title = fields.String(metadata={"description": "the diagram's name of the task, in the reader's language"})
-    process_key = fields.String()
-    process_version = fields.Integer()
-    application_no = fields.String(allow_none=True)
-    assignee_id = fields.Integer(allow_none=True)
-    candidate_role = fields.String(allow_none=True)
-    team_id = fields.Integer(allow_none=True)
+    id = fields.Integer(required=True)
+    task_key = fields.String(required=True)
+    title = fields.String(
+        required=True, metadata={"description": "the diagram's name of the task, in the reader's language"}
+    )
+    process_key = fields.String(required=True)
+    process_version = fields.Integer(required=True)
+    application_no = fields.String(allow_none=True, required=True)
+    assignee_id = fields.Integer(allow_none=True, required=True)
+    candidate_role = fields.String(allow_none=True, required=True)
+    team_id = fields.Integer(allow_none=True, required=True)
     status = fields.String()
     priority = fields.Integer()
-    created_at = fields.AwareDateTime()
+    created_at = fields.AwareDateTime(required=True)
     claimed_at = fields.AwareDateTime(allow_none=True)
     completed_at = fields.AwareDateTime(allow_none=True)
     completed_by_id = fields.Integer(allow_none=True)
-    due_at = fields.AwareDateTime(allow_none=True)
+    due_at = fields.AwareDateTime(allow_none=True, required=True)
     escalated_at = fields.AwareDateTime(allow_none=True)
     overdue = fields.Method("_overdue", metadata={"type": "boolean"})
 
@@ -84,9 +86,8 @@ def task_json(task: Any) -> dict[str, Any]:
     return out
 
 
-class TaskPage(Schema):
-    items = fields.List(fields.Nested(TaskSchema))
-    total = fields.Integer()
+class TaskPage(PageFields):
+    items = fields.List(fields.Nested(TaskSchema), required=True)
 
 
 class _KeepUndeclared(Schema):

@@ -179,7 +179,7 @@ def list_tasks(
     application_no: str | None = None,
     task_key: str | None = None,
 ) -> tuple[list[TaskRow], int]:
-    """A page of visible tasks, oldest due first (optionally of one application / key)."""
+    """A page of visible tasks, escalated first, then the newest (optionally of one application / key)."""
     from sqlalchemy import func
 
     def conditions() -> list[ColumnElement[bool]]:

@@ -419,8 +419,9 @@ def test_my_inbox_pages_filters_and_counts(api):
     assert len(open_ones["items"]) == 2 and open_ones["total"] == 3
     rest = page("status=open&per_page=2&page=2")
     assert len(rest["items"]) == 1 and rest["total"] == 3
-    for past_the_end in ("status=open&per_page=2&page=3", "status=open&per_page=2&page=9"):
-        assert page(past_the_end) == {"items": [], "total": 3}, past_the_end
+    for number in (3, 9):
+        past_the_end = page(f"status=open&per_page=2&page={number}")
+        assert past_the_end == {"items": [], "total": 3, "page": number, "per_page": 2}, number
     seen = {t["id"] for t in open_ones["items"]} | {t["id"] for t in rest["items"]}
     assert len(seen) == 3
     done = page("status=completed")["items"]
@@ -576,7 +577,7 @@ def test_every_staff_member_has_an_inbox(api, user):
     for scope in ("mine", "candidate", "team"):
         response = api.get(user, f"/api/v1/tasks?scope={scope}")
         assert response.status_code == 200, (scope, response.get_json())
-        assert response.get_json() == {"items": [], "total": 0}
+        assert response.get_json() == {"items": [], "total": 0, "page": 1, "per_page": 20}
     assert api.get(user, "/api/v1/tasks").get_json()["total"] == 0
 
 
@@ -589,3 +590,4 @@ def test_a_task_that_just_arrived_is_on_the_first_page_however_full_the_pool(api
     assert [t["application_no"] for t in page["items"][:3]] == numbers[::-1][:3]
     everything = api.get("lead_hka", "/api/v1/tasks?scope=candidate&per_page=1000")  # the largest page, not a 422
     assert everything.status_code == 200 and len(everything.get_json()["items"]) == 25
+    assert everything.get_json()["per_page"] == 200  # and the client is told the size it got

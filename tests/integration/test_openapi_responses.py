@@ -39,7 +39,9 @@ class Checked:
             self.problems.append(f"{method} {template}: not in the document")
             return
         responses = operation["responses"]
-        documented = responses.get(str(response.status_code)) or responses.get("default")
+        documented = responses.get(str(response.status_code))
+        if documented is None and response.status_code >= 400:  # errors share the documented `default`
+            documented = responses.get("default")
         if documented is None:
             self.problems.append(f"{method} {template} {response.status_code}: status not documented")
             return

@@ -48,8 +48,8 @@ class PageFields(Schema):
     """The page a list answer served (documentation of `page_of`)."""
 
     total = fields.Integer(required=True)
-    page = fields.Integer(metadata={"description": "the page served"})
-    per_page = fields.Integer(metadata={"description": f"its size (at most {MAX_PER_PAGE})"})
+    page = fields.Integer(required=True, metadata={"description": "the page served"})
+    per_page = fields.Integer(required=True, metadata={"description": f"its size (at most {MAX_PER_PAGE})"})
 
 
 class ErrorBodySchema(Schema):

@@ -300,7 +300,9 @@ def _register_customer_information(task: Any, clean: dict[str, Any]) -> None:
 @form(
     "collect_materials",
     _describe(
-        ("customer", "object", False, {}), ("attachments", "array<integer>", False, {}), ("notes", "string", False, {})
+        ("customer", "object", False, {}),
+        ("attachments", "array<integer>", False, {"items": "the id of an attachment uploaded to this application"}),
+        ("notes", "string", False, {}),
     ),
     after=_register_customer_information,
     on_assign=_hand_over_application,

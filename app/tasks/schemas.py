@@ -102,17 +102,18 @@ class _KeepUndeclared(Schema):
 class FormFieldSchema(_KeepUndeclared):
     """One field of a task's form, as `app/tasks/forms.py` describes it."""
 
-    name = fields.String(metadata={"description": "the key to send in POST /tasks/{id}/complete"})
+    name = fields.String(required=True, metadata={"description": "the key to send in POST /tasks/{id}/complete"})
     type = fields.String(
+        required=True,
         metadata={
             "description": "integer | decimal (money as a string) | string | datetime | object | array<integer> | "
             "array<integer|string> | enum:<value>|<value>… (e.g. enum:approve|reject)"
-        }
+        },
     )
     # (`attribute`: a form field is a dict, and marshmallow would fall back to `dict.items`
     # for a field without the key; the post-dump keeps the real `items` of array fields)
     items = fields.String(attribute="items_", metadata={"description": "what one item of an array field is"})
-    required = fields.Boolean()
+    required = fields.Boolean(required=True)
     choices = fields.List(
         fields.Raw(),
         metadata={

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -123,7 +124,8 @@ def inbox():  # type: ignore[no-untyped-def]
         items, total = tasks.list_tasks(who, scope, "open", page, INBOX_PAGE)
         pages = max(1, -(-total // INBOX_PAGE))
         sections.append({"scope": scope, "title": title, "items": items, "total": total, "page": page, "pages": pages})
-    return render_template("inbox.html", sections=sections, user=who.user)
+    assignees = {t.assignee_id for section in sections for t in section["items"] if t.assignee_id}
+    return render_template("inbox.html", sections=sections, user=who.user, people=_display_names(assignees))
 
 
 @bp.route("/applications")
@@ -133,8 +135,13 @@ def applications():  # type: ignore[no-untyped-def]
     who = caller()
     if who.scope("application.view") is None:
         raise ApiError("forbidden", "没有权限", 403)
-    rows, total = loans.list_applications(who, 1, 100, None)
-    return render_template("applications.html", rows=rows, total=total, user=who.user)
+    page = max(1, min(request.args.get("page", 1, type=int) or 1, 1_000_000))
+    rows, total = loans.list_applications(who, page, APPLICATIONS_PAGE, None)
+    pages = max(1, -(-total // APPLICATIONS_PAGE))
+    return render_template("applications.html", rows=rows, total=total, page=page, pages=pages, user=who.user)
+
+
+APPLICATIONS_PAGE = 100
 
 
 _LABELS = {
@@ -142,15 +149,18 @@ _LABELS = {
     "visited_at": "上门时间",
     "notes": "备注",
     "customer": "客户信息（JSON）",
-    "attachments": "附件编号（逗号分隔）",
+    "attachments": "附件编号（逗号或顿号分隔）",
     "decision": "意见",
     "amount": "金额（元）",
     "term_months": "期限（月）",
     "comment": "说明",
     "meeting_at": "会议时间",
-    "members": "参会成员（逗号分隔）",
+    "members": "参会成员（逗号或顿号分隔）",
     "minutes": "会议纪要",
 }
+
+
+_LIST_SEPARATORS = re.compile(r"[,，、;；\n]")
 
 
 def _form_payload(fields: list[dict[str, Any]]) -> dict[str, Any]:
@@ -164,8 +174,8 @@ def _form_payload(fields: list[dict[str, Any]]) -> dict[str, Any]:
             continue
         if kind == "integer" and raw.isdigit():
             payload[name] = int(raw)
-        elif kind.startswith("array"):
-            items = [part.strip() for part in raw.replace("，", ",").split(",") if part.strip()]
+        elif kind.startswith("array"):  # names are listed with 、 as often as with commas
+            items = [part.strip() for part in _LIST_SEPARATORS.split(raw) if part.strip()]
             payload[name] = [int(part) if kind == "array<integer>" and part.isdigit() else part for part in items]
         elif kind == "object":
             try:
@@ -200,6 +210,10 @@ def task(task_id: int):  # type: ignore[no-untyped-def]
                 raise
             errors, status = exc.fields or {"_": [exc.message]}, exc.status  # (a task already done: 409, as the API)
             found = tasks.get_visible(task_id, who)
+    return _task_page(found, who, errors, status)
+
+
+def _task_page(found: Any, who: Any, errors: dict[str, Any], status: int):  # type: ignore[no-untyped-def]
     detail = tasks.task_detail(found, who)
     page = render_template(
         "task.html",
@@ -219,7 +233,8 @@ def _error_lines(errors: dict[str, Any], prefix: str = "") -> list[tuple[str, st
     keeps its path, so the reason of a part of an object is shown too."""
     lines: list[tuple[str, str]] = []
     for name, messages in errors.items():
-        label = f"{prefix} · {name}" if prefix else ("" if name == "_" else _LABELS.get(name, name))
+        part = f"第 {int(name) + 1} 项" if str(name).isdigit() else name  # marshmallow counts list items from 0
+        label = f"{prefix} · {part}" if prefix else ("" if name == "_" else _LABELS.get(name, name))
         if isinstance(messages, dict):
             lines.extend(_error_lines(messages, label))
         elif isinstance(messages, list | tuple):
@@ -237,7 +252,33 @@ def _error_lines(errors: dict[str, Any], prefix: str = "") -> list[tuple[str, st
 def _names_of_approvers(detail: dict[str, Any]) -> dict[int, str]:
     """Display names of the approvers whose answers the page shows."""
     application = detail["data"].get("application") or {}
-    ids = {item["approver_id"] for item in application.get("approvals") or [] if item.get("approver_id")}
+    return _display_names(
+        {item["approver_id"] for item in application.get("approvals") or [] if item.get("approver_id")}
+    )
+
+
+def _display_names(ids: set[int]) -> dict[int, str]:
+    """Staff names by user id (one query; none for no ids)."""
     if not ids:
         return {}
     return dict(db.session.execute(select(User.id, User.display_name).where(User.id.in_(ids))).all())
+
+
+@bp.route("/tasks/<int(max=2147483647):task_id>/attachments", methods=["POST"])
+@login_required
+def upload_attachment(task_id: int):  # type: ignore[no-untyped-def]
+    """The officer's upload from the collection page (the same checks as the API's)."""
+    who = caller()
+    found = tasks.get_visible(task_id, who)
+    if not found.application_no:
+        raise ApiError("not_found", "资源不存在", 404)
+    application = loans.get_application(found.application_no, who, "application.upload")
+    try:
+        loans.store_attachment(application, request.files.get("file"), who)
+        db.session.commit()
+    except ApiError as exc:
+        db.session.rollback()
+        if exc.status not in (409, 413, 422):
+            raise
+        return _task_page(found, who, exc.fields or {"_": [exc.message]}, exc.status)
+    return redirect(url_for("web.task", task_id=task_id))

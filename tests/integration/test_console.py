@@ -302,3 +302,57 @@ def test_a_refused_part_of_an_object_is_shown_with_its_path_and_reason(fresh, cl
     page = refused.get_data(as_text=True)
     assert refused.status_code == 422
     assert "客户信息（JSON） · id_number：与申请人的身份证号不一致" in page, page
+
+
+def test_an_officer_collects_materials_entirely_from_the_console(fresh, client):
+    """Upload a photo on the collection page, see it listed with its number and a download
+    link, refer to it in the form; a list item's error names the item from 1."""
+    from io import BytesIO
+
+    from tests.conftest import VISITED_AT
+    from tests.integration.test_loans import png
+
+    api = Api(fresh.test_client())
+    no = api.submit()
+    api.complete("lead_hka", no, "assign_officer", {"officer_id": api.user_id("officer_hka1")}, "candidate")
+    api.complete("officer_hka1", no, "onsite_visit", {"visited_at": VISITED_AT, "notes": "店铺正常"})
+    task = api.task("officer_hka1", no, "collect_materials")
+    console_login(client, "officer_hka1")
+    token = csrf_token(client)
+    page = client.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    assert 'enctype="multipart/form-data"' in page and "店铺正常" in page  # the upload form, the visit
+    uploaded = client.post(
+        f"/tasks/{task['id']}/attachments",
+        data={"csrf_token": token, "file": (BytesIO(png()), "营业执照.png")},
+        content_type="multipart/form-data",
+    )
+    assert uploaded.status_code == 302
+    page = client.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    (attachment,) = api.application("officer_hka1", no)["attachments"]
+    assert "营业执照.png" in page and f"/attachments/{attachment['id']}" in page
+    download = client.get(f"/api/v1/applications/{no}/attachments/{attachment['id']}")  # with the console's cookie
+    assert download.status_code == 200 and download.get_data() == png()
+    download.close()
+    refused = client.post(f"/tasks/{task['id']}", data={"csrf_token": token, "attachments": "x"})
+    assert refused.status_code == 422 and "第 1 项" in refused.get_data(as_text=True)
+    done = client.post(f"/tasks/{task['id']}", data={"csrf_token": token, "attachments": str(attachment["id"])})
+    assert done.status_code == 302
+    assert api.application("gm", no)["materials"]["attachments"] == [attachment["id"]]
+
+
+def test_committee_members_typed_with_the_chinese_list_mark_are_three_members(fresh, client):
+    from tests.integration.test_lifecycle import MEETING_AT
+
+    api = Api(fresh.test_client())
+    no = api.submit(region="SY")
+    api.to_approval(no, lead="lead_sya", officer="officer_sya1")
+    task = api.task("lead_sya", no, "register_committee", "candidate")
+    console_login(client, "lead_sya")
+    inbox = client.get("/inbox").get_data(as_text=True)
+    assert "团队主管" in inbox and ">team_lead<" not in inbox  # the candidate role by name
+    form = {"csrf_token": csrf_token(client), "meeting_at": MEETING_AT, "members": "王委员、李委员；赵委员"}
+    assert client.post(f"/tasks/{task['id']}", data=form).status_code == 302
+    assert api.application("lead_sya", no)["committee"]["meeting"]["members"] == ["王委员", "李委员", "赵委员"]
+    record = api.task("lead_sya", no, "record_committee_decision", "candidate")
+    page = client.get(f"/tasks/{record['id']}").get_data(as_text=True)
+    assert "王委员、李委员、赵委员" in page and "金额按整元向下取整" in page  # the meeting, the rounding

@@ -112,7 +112,7 @@ def hung_redis():  # type: ignore[no-untyped-def]
 
 
 def test_a_hung_redis_delays_requests_by_one_timeout_not_one_per_call(fresh, hung_redis):
-    """Redis hangs: the first call that meets it waits out its socket timeout (2 s), then
+    """Redis hangs: the first call that meets it waits out its socket timeout (1–2 s), then
     this process leaves Redis alone for a while — limits fail open, the publish is left to
     the relay. A completion that publishes the credit lookup answered nothing for 30 s
     (gunicorn then killed the worker) although its work was committed."""

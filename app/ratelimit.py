@@ -77,9 +77,6 @@ class Breaker:
     def trip(self) -> None:
         self._until = time.monotonic() + self.pause
 
-    def reset(self) -> None:
-        self._until = 0.0
-
 
 class RedisCounter:
     """Counters shared by all web nodes through Redis.

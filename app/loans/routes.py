@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app import docs
 from app.auth.permissions import caller, requires
-from app.errors import ApiError, not_found
+from app.errors import not_found
 from app.extensions import db
 from app.hardening import Blueprint
 from app.loans import services
@@ -79,17 +79,7 @@ def upload_attachment(application_no: str):  # type: ignore[no-untyped-def]
     """Multipart upload (field `file`): photo or document, type checked from the content."""
     who = caller()
     application = services.get_application(application_no, who, "application.upload")
-    uploads = request.files.getlist("file")
-    if len(uploads) > 1:
-        raise ApiError(
-            "validation_error",
-            "一次上传一个文件 (one file per upload)",
-            422,
-            fields={
-                "file": [f"收到 {len(uploads)} 个文件，一次只能上传一个 (got {len(uploads)} files; send one at a time)"]
-            },
-        )
-    attachment = services.store_attachment(application, uploads[0] if uploads else None, who)
+    attachment = services.store_attachment(application, services.single_upload(request.files.getlist("file")), who)
     db.session.commit()
     return {
         "id": attachment.id,

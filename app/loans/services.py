@@ -9,6 +9,7 @@ configured — never an invented report.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -365,6 +366,27 @@ def attachment_ids_of(application_id: int | None) -> set[int]:
 DECIDED_STAGES = frozenset({"disbursement", "rejected"})
 
 
+def single_upload(uploads: list[FileStorage]) -> FileStorage | None:
+    """The one `file` of an upload request (none: None); two or more are a 422."""
+    if len(uploads) > 1:
+        raise ApiError(
+            "validation_error",
+            "一次上传一个文件 (one file per upload)",
+            422,
+            fields={
+                "file": [f"收到 {len(uploads)} 个文件，一次只能上传一个 (got {len(uploads)} files; send one at a time)"]
+            },
+        )
+    return uploads[0] if uploads else None
+
+
+def _shown_name(sent: str) -> str:
+    """The file name kept and shown: its last path part, without control or formatting
+    characters (a right-to-left override makes `\u202egpj.exe` read as "exe.jpg")."""
+    name = "".join(ch for ch in Path(sent.replace("\\", "/")).name if unicodedata.category(ch) not in ("Cc", "Cf"))
+    return name.strip()[:200] or "file"
+
+
 def store_attachment(application: Application, upload: FileStorage | None, who: Caller) -> Attachment:
     """Check type (from the bytes, not the name) and size, store under sha256, record it.
     A decided application (disbursement started or rejected) takes no more materials."""
@@ -411,7 +433,7 @@ def store_attachment(application: Application, upload: FileStorage | None, who: 
         sha256=digest,
         content_type=content_type,
         size=len(content),
-        filename=Path(upload.filename).name[:200],
+        filename=_shown_name(upload.filename),
         uploaded_by_id=who.id,
     )
     db.session.add(attachment)

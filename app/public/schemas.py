@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates
@@ -71,7 +72,16 @@ class ApplicationForm(Schema):
 
 
 class StatusArgs(Schema):
-    phone = fields.String(required=True)
+    phone = fields.String(required=True, validate=validate.Length(min=1, max=32))
+
+    @post_load
+    def _mainland_number(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """The number as written on the form: spaces and dashes dropped, and a +86 / 0086
+        country code before an 11-digit number (a wrong phone counts toward the lookup's
+        limit, so the same number written another way must not)."""
+        phone = re.sub(r"[\s-]", "", data["phone"])
+        data["phone"] = re.sub(r"^(?:\+86|0086|86)(?=1\d{10}$)", "", phone)
+        return data
 
 
 class SubmittedSchema(Schema):

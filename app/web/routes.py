@@ -274,7 +274,7 @@ def upload_attachment(task_id: int):  # type: ignore[no-untyped-def]
         raise ApiError("not_found", "资源不存在", 404)
     application = loans.get_application(found.application_no, who, "application.upload")
     try:
-        loans.store_attachment(application, request.files.get("file"), who)
+        loans.store_attachment(application, loans.single_upload(request.files.getlist("file")), who)
         db.session.commit()
     except ApiError as exc:
         db.session.rollback()

@@ -333,6 +333,12 @@ def test_an_officer_collects_materials_entirely_from_the_console(fresh, client):
     download = client.get(f"/api/v1/applications/{no}/attachments/{attachment['id']}")  # with the console's cookie
     assert download.status_code == 200 and download.get_data() == png()
     download.close()
+    two = client.post(
+        f"/tasks/{task['id']}/attachments",
+        data={"csrf_token": token, "file": [(BytesIO(png()), "a.png"), (BytesIO(png()), "b.png")]},
+        content_type="multipart/form-data",
+    )
+    assert two.status_code == 422 and "一次只能上传一个" in two.get_data(as_text=True)  # as the API answers
     refused = client.post(f"/tasks/{task['id']}", data={"csrf_token": token, "attachments": "x"})
     assert refused.status_code == 422 and "第 1 项" in refused.get_data(as_text=True)
     done = client.post(f"/tasks/{task['id']}", data={"csrf_token": token, "attachments": str(attachment["id"])})

@@ -270,3 +270,16 @@ def test_the_application_detail_lists_attachments_history_and_answers_in_order(a
     assert [(a["approver_id"], a["decision"], a["amount"]) for a in detail["approvals"]] == [
         (api.user_id("approver2"), "approve", "90000.00")
     ]
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [("\u202egpj.exe", "gpj.exe"), ("../../etc/id.png", "id.png"), ("扫描/营业执照.png", "营业执照.png")],
+)
+def test_an_attachment_keeps_a_readable_name_of_its_own(api, sent, kept):
+    """No directories, no control or formatting characters (a right-to-left override
+    before "gpj.exe" made it display as "exe.jpg")."""
+    no = assigned(api)
+    response = upload(api, "officer_hka1", no, png(), sent)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["filename"] == kept

@@ -194,7 +194,7 @@ def test_the_customer_can_look_up_the_status_with_number_and_phone(client):
     assert body["updated_at"]
 
 
-@pytest.mark.parametrize("phone", ["13900000000", ""])
+@pytest.mark.parametrize("phone", ["13900000000", "+8613900000000"])
 def test_the_status_lookup_with_a_wrong_phone_is_404(client, phone):
     number = client.post(URL, json=application_body(phone="13912345678")).get_json()["application_no"]
     response = client.get(f"{URL}/{number}?phone={phone}")
@@ -208,11 +208,22 @@ def test_the_status_lookup_of_an_unknown_number_is_404(client):
     assert response.get_json()["error"]["code"] == "not_found"
 
 
-def test_the_status_lookup_without_a_phone_is_refused(client):
+@pytest.mark.parametrize("query", ["", "?phone="])
+def test_the_status_lookup_without_a_phone_is_refused(client, query):
     number = client.post(URL, json=application_body()).get_json()["application_no"]
-    response = client.get(f"{URL}/{number}")
+    response = client.get(f"{URL}/{number}{query}")
     assert response.status_code == 422
     assert set(response.get_json()["error"]["fields"]) == {"phone"}
+
+
+@pytest.mark.parametrize("written", ["+8613912345678", "139 1234 5678", "139-1234-5678", "008613912345678"])
+def test_the_status_lookup_reads_the_phone_however_it_is_written(client, written):
+    """Each wrong phone counts toward the lookup's limit: the customer's own number with a
+    country code or spaces is the customer's number, not a wrong guess."""
+    from urllib.parse import quote
+
+    number = client.post(URL, json=application_body(phone="13912345678")).get_json()["application_no"]
+    assert client.get(f"{URL}/{number}?phone={quote(written)}").status_code == 200
 
 
 @pytest.mark.parametrize(

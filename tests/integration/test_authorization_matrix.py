@@ -268,19 +268,13 @@ HOME = {
 QH_PEOPLE = ("approver3", "director_qh")  # both the HK and the SY task belong to other teams
 NO_TEAM = ("analyst", "admin")  # an inbox (all staff have one) but no team: every team's task is another's
 OTHER = {"HK": "SY", "SY": "HK"}
-ASSIGNERS = {"lead_hka", "lead_sya"}
 
 
 def other_task_cases(verb: str) -> list[tuple[str, str, int]]:
-    cases = []
-    for user, home in HOME.items():
-        status = 404
-        if verb == "assign" and user not in ASSIGNERS:
-            status = 403
-        cases.append((user, OTHER[home], status))
+    """Another team's task is "not yours": 403 for every verb (api.md), never its data."""
+    cases = [(user, OTHER[home], 403) for user, home in HOME.items()]
     for user in QH_PEOPLE + NO_TEAM:
-        status = 403 if verb == "assign" else 404
-        cases += [(user, "HK", status), (user, "SY", status)]
+        cases += [(user, "HK", 403), (user, "SY", 403)]
     return cases
 
 

@@ -3,14 +3,17 @@
 from conftest import MEETING_AT, VISITED_AT, VISITED_NAIVE_TEXT
 
 
-def test_a_colleagues_task_is_forbidden_and_another_teams_task_is_not_found(api):
+def test_a_colleagues_task_and_another_teams_task_are_forbidden_and_an_unknown_one_is_not_found(api):
     hk, sy = api.submit(), api.submit(region="SY", id_number="110105194912310038", phone="13900139000")
     api.complete("lead_hka", hk, "assign_officer", {"officer_id": api.user_id("officer_hka1")}, "candidate")
     visit = api.task("officer_hka1", hk, "onsite_visit")
     form = {"visited_at": VISITED_AT, "notes": ""}
     assert api.post("officer_hka2", f"/api/v1/tasks/{visit['id']}/complete", json=form).status_code == 403
     sy_task = api.task("lead_sya", sy, "assign_officer", "candidate")
-    assert api.post("officer_hka2", f"/api/v1/tasks/{sy_task['id']}/complete", json=form).status_code == 404
+    refused = api.post("officer_hka2", f"/api/v1/tasks/{sy_task['id']}/complete", json=form)
+    assert refused.status_code == 403
+    assert "application_no" not in refused.get_data(as_text=True)  # nothing of the task is shown
+    assert api.post("officer_hka2", "/api/v1/tasks/987654/complete", json=form).status_code == 404
 
 
 def test_a_visit_time_without_offset_is_read_as_beijing_time(api, fresh):

@@ -27,9 +27,9 @@ class _Request(Request):
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
         if e is None:
             return super().on_json_loading_failed(e)
-        from app.errors import ApiError
+        from app.hardening import malformed
 
-        raise ApiError("bad_request", f"请求体不是有效的 JSON (malformed JSON body: {e})", 400) from e
+        raise malformed(e) from e
 
 
 class _Flask(Flask):

@@ -86,6 +86,8 @@ def error_response(status: int, code: str, message: str, fields: dict[str, Any] 
         body = render_template("error.html", status=status, message=message), status
         return (*body, headers or {})
     fields = fields or {}
+    if status == 401:  # RFC 9110 §11.6.1: a 401 names the scheme that would be accepted
+        headers = {"WWW-Authenticate": 'Bearer realm="ydx"', **(headers or {})}
     if in_english():  # "中文 (English)" messages: the English alone
         message, fields = english_only(message), english_messages(fields)
     payload: dict[str, Any] = {"code": code, "message": message, "fields": fields}

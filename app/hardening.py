@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
+from flask_babel import gettext as _
 from flask_smorest import Blueprint as SmorestBlueprint
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
@@ -23,7 +24,32 @@ MAX_JSON_BYTES = 1024 * 1024
 
 
 class MalformedJSON(ValueError):
-    """The body is not acceptable JSON."""
+    """The body is not acceptable JSON; `field` names the key at fault when there is one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def malformed(exc: ValueError) -> ApiError:
+    """The 400 for a body that is not acceptable JSON, naming the key at fault if known."""
+    field = getattr(exc, "field", None)
+    fields = {field: [_("同一字段只能出现一次 (given more than once)")]} if field else None
+    return ApiError("bad_request", f"请求体不是有效的 JSON (malformed JSON body: {exc})", 400, fields)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different. The standard parser keeps the last of a
+    repeated key, so `{"amount": "50000", "amount": "70000"}` would be read as 70,000
+    whatever a client's own parser or a log showed: a repeated key is refused instead."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise MalformedJSON(f'the key "{key[:64]}" is given more than once', key[:64])
+            seen.add(key)
+    return obj
 
 
 def bad_text(value: str) -> str | None:
@@ -73,7 +99,9 @@ def safe_loads(data: str | bytes) -> Any:
         except UnicodeDecodeError as exc:
             raise MalformedJSON("body is not UTF-8") from exc
     try:
-        value = json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
+        value = json.loads(
+            data, parse_constant=_refuse_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys
+        )
     except MalformedJSON:
         raise
     except json.JSONDecodeError as exc:  # the parser's own words and where; nothing of the interpreter
@@ -102,10 +130,7 @@ class SafeJSONProvider(DefaultJSONProvider):
         return jsontext.response(obj, self.default)
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        try:
-            return safe_loads(s)
-        except MalformedJSON as exc:
-            raise ValueError(str(exc)) from exc
+        return safe_loads(s)  # MalformedJSON is a ValueError: Flask's loading failure
 
 
 class SafeParser(FlaskParser):
@@ -117,7 +142,7 @@ class SafeParser(FlaskParser):
         try:
             return safe_loads(req.get_data(cache=True))
         except MalformedJSON as exc:
-            raise ApiError("bad_request", f"请求体不是有效的 JSON (malformed JSON body: {exc})", 400) from exc
+            raise malformed(exc) from exc
 
 
 class Blueprint(SmorestBlueprint):
@@ -165,19 +190,62 @@ def init_app(app: Flask) -> None:
         texts = [request.path]
         sources = [request.args]
         if request.mimetype in FORM_TYPES:  # JSON bodies are checked by the JSON parser
+            if _chunked():  # read it whole first: the form parser would take a cut body as whole
+                request.get_data(cache=True)  # bounded by MAX_CONTENT_LENGTH
+                _refuse_capped_stream()
             sources.append(request.form)
             texts.extend(upload.filename or "" for upload in request.files.values())
         for source in sources:
             for key, value in source.items(multi=True):
                 texts.extend((key, value))
-        problem = bad_text("".join(texts))  # one check of everything: the message names no part
+        # A multipart part without a readable name has the key None: nothing to check.
+        problem = bad_text("".join(text for text in texts if isinstance(text, str)))  # names no part
         if problem:
             raise ApiError(
                 "bad_request",
                 f"请求中有无法保存的字符 (the request holds characters that cannot be stored: {problem})",
                 400,
             )
-        if request.content_length and request.content_length > MAX_JSON_BYTES and request.is_json:
+        if request.is_json and _json_too_large():
             raise ApiError("too_large", "JSON 请求体过大 (JSON body too large)", 413)
+        if request.path.startswith(("/api/", "/public/")):
+            _refuse_repeated_query_keys()
         if request.path.startswith("/api/"):
             _require_json_object()
+
+
+def _chunked() -> bool:
+    """A body sent without Content-Length (chunked): its size is known only once read."""
+    return request.content_length is None and "Transfer-Encoding" in request.headers
+
+
+def _refuse_capped_stream() -> None:
+    """werkzeug stops reading a chunked body at `MAX_CONTENT_LENGTH` without a word (the
+    form parser would see a truncated body and tell the client "no file", the JSON parser
+    an unterminated string): a body that reached the cap was larger than allowed."""
+    cap = request.max_content_length
+    if cap is not None and _chunked() and request.stream.tell() >= cap:
+        raise ApiError("too_large", _("请求内容过大"), 413)
+
+
+def _json_too_large() -> bool:
+    """Over `MAX_JSON_BYTES`, by its Content-Length or, chunked, by what arrived."""
+    if request.content_length is not None:
+        return request.content_length > MAX_JSON_BYTES
+    if not _chunked():
+        return False
+    body = request.get_data(cache=True)  # bounded by MAX_CONTENT_LENGTH
+    _refuse_capped_stream()
+    return len(body) > MAX_JSON_BYTES
+
+
+def _refuse_repeated_query_keys() -> None:
+    """Every query parameter of the API takes one value: `per_page=1&per_page=500` is a
+    422 naming it, rather than one of the two silently winning."""
+    args = request.args
+    if len(args) == sum(1 for _pair in args.items(multi=True)):
+        return
+    repeated = sorted(key for key in args if len(args.getlist(key)) > 1)
+    if repeated:
+        fields = {key[:64]: [_("同一字段只能出现一次 (given more than once)")] for key in repeated}
+        raise ApiError("validation_error", _("输入数据无效"), 422, fields)

@@ -59,7 +59,13 @@ class ErrorBodySchema(Schema):
         data_key="fields",
         keys=fields.String(),
         required=True,
-        metadata={"description": "field name → list of reasons (empty when no field is at fault)"},
+        metadata={
+            "description": (
+                "field name → list of reasons; for a nested field, an object of the same shape"
+                ' (`{"customer": {"name": [...]}}`, the items of a list by index); empty when no'
+                " field is at fault"
+            )
+        },
     )
 
 

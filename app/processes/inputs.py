@@ -10,7 +10,8 @@ product's decisions use are checked against rules.md:
 * `amounts`: a non-empty list of yuan amounts as the approval form takes them
   (`forms.Amount`: > 0, at most 2 decimals, never a boolean); they become `Decimal`.
 * `terms`: a non-empty list of whole months as the approval form takes them
-  (`forms.Term`: JSON integers ≥ 1; no floats, strings or booleans).
+  (`forms.Term`: JSON integers ≥ 1, here at most `MAX_TERM_MONTHS`; no floats, strings
+  or booleans).
 * `days`: a leave length in whole working days ≥ 1, a JSON number or decimal string
   whose value is integral. Half days are refused: a leave request (F16) is a range of
   whole dates, and the table declares the input as `integer`.
@@ -36,6 +37,7 @@ from app.tasks.forms import Amount, Term
 from app.workflow import decisions
 
 MAX_LEAVE_DAYS = 366  # a sanity bound, far above any authority threshold
+MAX_TERM_MONTHS = 600  # fifty years: a sanity bound, far above any product's range
 _DECIMAL_TEXT = re.compile(r"^-?\d+(\.\d+)?$")
 
 
@@ -95,6 +97,16 @@ def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], list[Any]]:
     return check
 
 
+def _term(value: Any) -> int:
+    """A term as the approval form takes it, within a sanity bound: evaluation has no
+    product whose range would stop `9223372036854775808` months (beyond what a JavaScript
+    client can even read back)."""
+    months = _field(_TERM)(value)
+    if months > MAX_TERM_MONTHS:
+        raise InvalidInput(_("期限须不超过 %(max)d 个月", max=MAX_TERM_MONTHS))
+    return months
+
+
 def _days(value: Any) -> int:
     number = _decimal(value)
     if number != number.to_integral_value():
@@ -106,7 +118,7 @@ def _days(value: Any) -> int:
 
 CHECKS: dict[str, Callable[[Any], Any]] = {
     "amounts": _list_of(_field(_AMOUNT)),
-    "terms": _list_of(_field(_TERM)),
+    "terms": _list_of(_term),
     "days": _days,
 }
 """Inputs whose meaning the product fixes, by the variable name the tables read."""

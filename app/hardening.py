@@ -198,15 +198,18 @@ def init_app(app: Flask) -> None:
         for source in sources:
             for key, value in source.items(multi=True):
                 texts.extend((key, value))
-        # A multipart part without a readable name has the key None: nothing to check.
-        problem = bad_text("".join(text for text in texts if isinstance(text, str)))  # names no part
+        try:
+            joined = "".join(texts)  # one check of everything: the message names no part
+        except TypeError:  # a multipart part without a readable name has the key None
+            joined = "".join(text for text in texts if isinstance(text, str))
+        problem = bad_text(joined)
         if problem:
             raise ApiError(
                 "bad_request",
                 f"请求中有无法保存的字符 (the request holds characters that cannot be stored: {problem})",
                 400,
             )
-        if request.is_json and _json_too_large():
+        if _json_too_large():
             raise ApiError("too_large", "JSON 请求体过大 (JSON body too large)", 413)
         if request.path.startswith(("/api/", "/public/")):
             _refuse_repeated_query_keys()
@@ -229,10 +232,11 @@ def _refuse_capped_stream() -> None:
 
 
 def _json_too_large() -> bool:
-    """Over `MAX_JSON_BYTES`, by its Content-Length or, chunked, by what arrived."""
-    if request.content_length is not None:
-        return request.content_length > MAX_JSON_BYTES
-    if not _chunked():
+    """A JSON body over `MAX_JSON_BYTES`, by its Content-Length or, chunked, by what arrived."""
+    length = request.content_length
+    if length is not None:
+        return length > MAX_JSON_BYTES and request.is_json
+    if not _chunked() or not request.is_json:
         return False
     body = request.get_data(cache=True)  # bounded by MAX_CONTENT_LENGTH
     _refuse_capped_stream()
@@ -242,8 +246,9 @@ def _json_too_large() -> bool:
 def _refuse_repeated_query_keys() -> None:
     """Every query parameter of the API takes one value: `per_page=1&per_page=500` is a
     422 naming it, rather than one of the two silently winning."""
+    parts = request.environ.get("QUERY_STRING", "").split("&")
     args = request.args
-    if len(args) == sum(1 for _pair in args.items(multi=True)):
+    if len(args) == len(parts) - parts.count(""):  # as many keys as parameters: none repeated
         return
     repeated = sorted(key for key in args if len(args.getlist(key)) > 1)
     if repeated:

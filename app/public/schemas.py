@@ -15,6 +15,9 @@ from app.tasks.forms import Amount, Term
 class MustBeTrue(fields.Boolean):
     """A consent: only JSON `true` counts."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(metadata={"enum": [True], "description": "only true is accepted"}, **kwargs)
+
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
         if value is not True:
             raise ValidationError("必须明确同意 (explicit consent required: true)")
@@ -23,8 +26,16 @@ class MustBeTrue(fields.Boolean):
 
 class ApplicationForm(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    phone = fields.String(required=True)
-    id_number = fields.String(required=True)
+    phone = fields.String(
+        required=True, metadata={"pattern": r"^1[3-9][0-9]{9}$", "description": "mainland mobile number"}
+    )
+    id_number = fields.String(
+        required=True,
+        metadata={
+            "pattern": r"^[0-9]{17}[0-9Xx]$",
+            "description": "resident ID number (GB 11643: province code, birth date of an adult, check digit)",
+        },
+    )
     region_code = fields.String(required=True, validate=validate.Length(min=1, max=16))
     product_code = fields.String(load_default=None, validate=validate.Length(min=1, max=16))
     amount = Amount(required=True)

@@ -31,25 +31,36 @@ class MalformedJSON(ValueError):
         self.field = field
 
 
+GIVEN_TWICE = "同一字段只能出现一次 (given more than once)"
+
+
 def malformed(exc: ValueError) -> ApiError:
     """The 400 for a body that is not acceptable JSON, naming the key at fault if known."""
     field = getattr(exc, "field", None)
-    fields = {field: [_("同一字段只能出现一次 (given more than once)")]} if field else None
+    fields = {field: [_(GIVEN_TWICE)]} if field else None
     return ApiError("bad_request", f"请求体不是有效的 JSON (malformed JSON body: {exc})", 400, fields)
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose keys are all different. The standard parser keeps the last of a
-    repeated key, so `{"amount": "50000", "amount": "70000"}` would be read as 70,000
-    whatever a client's own parser or a log showed: a repeated key is refused instead."""
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        for key, _value in pairs:
-            if key in seen:
-                raise MalformedJSON(f'the key "{key[:64]}" is given more than once', key[:64])
-            seen.add(key)
-    return obj
+def _first_repeated(pairs: list[tuple[str, Any]]) -> str:
+    seen: set[str] = set()
+    for key, _value in pairs:
+        if key in seen:
+            return key
+        seen.add(key)
+    raise AssertionError("no repeated key")  # only called when there is one
+
+
+def _refuse_repeated_keys(value: Any, repeated: list[tuple[str, dict[str, Any]]]) -> None:
+    """The standard parser keeps the last of a repeated key, so `{"amount": "50000",
+    "amount": "70000"}` would be read as 70,000 whatever a client's own parser or a log
+    showed: a repeated key is refused. `fields` names it when it is a key of the body
+    itself; a repeat inside a nested object is named in the message only (its path is
+    not known, and a top-level field of the same name may be fine)."""
+    for key, obj in repeated:
+        if obj is value:
+            raise MalformedJSON(f'the key "{key[:64]}" is given more than once', key[:64])
+    key = repeated[0][0]
+    raise MalformedJSON(f'the key "{key[:64]}" is given more than once in a nested object')
 
 
 def bad_text(value: str) -> str | None:
@@ -98,9 +109,17 @@ def safe_loads(data: str | bytes) -> Any:
             data = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise MalformedJSON("body is not UTF-8") from exc
+    repeated: list[tuple[str, dict[str, Any]]] = []
+
+    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            repeated.append((_first_repeated(pairs), obj))
+        return obj
+
     try:
         value = json.loads(
-            data, parse_constant=_refuse_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys
+            data, parse_constant=_refuse_constant, parse_float=_finite_float, object_pairs_hook=unique_keys
         )
     except MalformedJSON:
         raise
@@ -113,8 +132,10 @@ def safe_loads(data: str | bytes) -> Any:
     except ValueError as exc:  # e.g. an integer with more digits than Python converts
         raise MalformedJSON("a number has too many digits") from exc
     problem = _first_bad_string(value)
-    if problem:
+    if problem:  # before naming a repeated key: that key may be what cannot be shown
         raise MalformedJSON(problem)
+    if repeated:
+        _refuse_repeated_keys(value, repeated)
     return value
 
 
@@ -187,14 +208,16 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _refuse_bad_text() -> None:
-        texts = [request.path]
-        sources = [request.args]
-        if request.mimetype in FORM_TYPES:  # JSON bodies are checked by the JSON parser
-            if _chunked():  # read it whole first: the form parser would take a cut body as whole
-                request.get_data(cache=True)  # bounded by MAX_CONTENT_LENGTH
-                _refuse_capped_stream()
-            sources.append(request.form)
-            texts.extend(upload.filename or "" for upload in request.files.values())
+        req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
+        chunked = req.content_length is None and "HTTP_TRANSFER_ENCODING" in req.environ
+        texts = [req.path]
+        sources = [req.args]
+        if req.mimetype in FORM_TYPES:  # JSON bodies are checked by the JSON parser
+            if chunked:  # read it whole first: the form parser would take a cut body as whole
+                req.get_data(cache=True)  # bounded by MAX_CONTENT_LENGTH
+                _refuse_capped_stream(req)
+            sources.append(req.form)
+            texts.extend(upload.filename or "" for upload in req.files.values())
         for source in sources:
             for key, value in source.items(multi=True):
                 texts.extend((key, value))
@@ -209,48 +232,42 @@ def init_app(app: Flask) -> None:
                 f"请求中有无法保存的字符 (the request holds characters that cannot be stored: {problem})",
                 400,
             )
-        if _json_too_large():
+        if _json_too_large(req, chunked):
             raise ApiError("too_large", "JSON 请求体过大 (JSON body too large)", 413)
-        if request.path.startswith(("/api/", "/public/")):
-            _refuse_repeated_query_keys()
-        if request.path.startswith("/api/"):
+        if req.path.startswith("/api/") and req.endpoint is not None:  # (no endpoint: the 404/405 first)
+            _refuse_repeated_query_keys(req)
             _require_json_object()
 
 
-def _chunked() -> bool:
-    """A body sent without Content-Length (chunked): its size is known only once read."""
-    return request.content_length is None and "Transfer-Encoding" in request.headers
-
-
-def _refuse_capped_stream() -> None:
+def _refuse_capped_stream(req: Any) -> None:
     """werkzeug stops reading a chunked body at `MAX_CONTENT_LENGTH` without a word (the
     form parser would see a truncated body and tell the client "no file", the JSON parser
-    an unterminated string): a body that reached the cap was larger than allowed."""
-    cap = request.max_content_length
-    if cap is not None and _chunked() and request.stream.tell() >= cap:
+    an unterminated string). A body that reached the cap is too large if anything follows."""
+    cap = req.max_content_length
+    if cap is not None and req.stream.tell() >= cap and req.environ["wsgi.input"].read(1):
         raise ApiError("too_large", _("请求内容过大"), 413)
 
 
-def _json_too_large() -> bool:
+def _json_too_large(req: Any, chunked: bool) -> bool:
     """A JSON body over `MAX_JSON_BYTES`, by its Content-Length or, chunked, by what arrived."""
-    length = request.content_length
+    length = req.content_length
     if length is not None:
-        return length > MAX_JSON_BYTES and request.is_json
-    if not _chunked() or not request.is_json:
+        return length > MAX_JSON_BYTES and req.is_json
+    if not chunked or not req.is_json:
         return False
-    body = request.get_data(cache=True)  # bounded by MAX_CONTENT_LENGTH
-    _refuse_capped_stream()
+    body = req.get_data(cache=True)  # bounded by MAX_CONTENT_LENGTH
+    _refuse_capped_stream(req)
     return len(body) > MAX_JSON_BYTES
 
 
-def _refuse_repeated_query_keys() -> None:
+def _refuse_repeated_query_keys(req: Any) -> None:
     """Every query parameter of the API takes one value: `per_page=1&per_page=500` is a
-    422 naming it, rather than one of the two silently winning."""
-    parts = request.environ.get("QUERY_STRING", "").split("&")
-    args = request.args
+    400 naming it (as a repeated JSON key is), rather than one of the two silently winning."""
+    parts = req.environ.get("QUERY_STRING", "").split("&")
+    args = req.args
     if len(args) == len(parts) - parts.count(""):  # as many keys as parameters: none repeated
         return
     repeated = sorted(key for key in args if len(args.getlist(key)) > 1)
     if repeated:
-        fields = {key[:64]: [_("同一字段只能出现一次 (given more than once)")] for key in repeated}
-        raise ApiError("validation_error", _("输入数据无效"), 422, fields)
+        fields = {key[:64]: [_(GIVEN_TWICE)] for key in repeated}
+        raise ApiError("bad_request", _("请求格式错误"), 400, fields)

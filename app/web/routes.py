@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from app.auth.permissions import caller
 from app.dispatch import commit_and_dispatch
 from app.errors import ApiError
 from app.extensions import db
+from app.hardening import safe_loads
 from app.loans import services as loans
 from app.messages import task_title
 from app.models import User
@@ -178,8 +178,8 @@ def _form_payload(fields: list[dict[str, Any]]) -> dict[str, Any]:
             items = [part.strip() for part in _LIST_SEPARATORS.split(raw) if part.strip()]
             payload[name] = [int(part) if kind == "array<integer>" and part.isdigit() else part for part in items]
         elif kind == "object":
-            try:
-                payload[name] = json.loads(raw)
+            try:  # the API's reading: a repeated key is refused there, so it is here
+                payload[name] = safe_loads(raw)
             except ValueError:
                 payload[name] = raw
         else:

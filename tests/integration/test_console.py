@@ -304,6 +304,21 @@ def test_a_refused_part_of_an_object_is_shown_with_its_path_and_reason(fresh, cl
     assert "客户信息（JSON） · id_number：与申请人的身份证号不一致" in page, page
 
 
+def test_customer_details_with_a_repeated_key_are_refused_as_in_the_api(fresh, client):
+    from tests.conftest import VISITED_AT
+
+    api = Api(fresh.test_client())
+    no = api.submit()
+    api.complete("lead_hka", no, "assign_officer", {"officer_id": api.user_id("officer_hka1")}, "candidate")
+    api.complete("officer_hka1", no, "onsite_visit", {"visited_at": VISITED_AT, "notes": ""})
+    console_login(client, "officer_hka1")
+    task = api.task("officer_hka1", no, "collect_materials")
+    details = '{"occupation": "个体户", "occupation": "教师"}'
+    refused = client.post(f"/tasks/{task['id']}", data={"csrf_token": csrf_token(client), "customer": details})
+    assert refused.status_code == 422
+    assert api.get("officer_hka1", f"/api/v1/tasks/{task['id']}").get_json()["status"] == "open"
+
+
 def test_an_officer_collects_materials_entirely_from_the_console(fresh, client):
     """Upload a photo on the collection page, see it listed with its number and a download
     link, refer to it in the form; a list item's error names the item from 1."""

@@ -52,6 +52,21 @@ class PageFields(Schema):
     per_page = fields.Integer(required=True, metadata={"description": f"its size (at most {MAX_PER_PAGE})"})
 
 
+def full_flag() -> fields.Boolean:
+    """`?full=true`: customer names, phones and ID numbers unmasked, for roles granted it."""
+    return fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "show full names, phones and ID numbers (masked by default); roles without the"
+            " grant get 403, every full view is audited"
+        },
+    )
+
+
+class RevealArgs(Schema):
+    full = full_flag()
+
+
 class ErrorBodySchema(Schema):
     code = fields.String(required=True, metadata={"description": "stable error code, e.g. validation_error"})
     message = fields.String(required=True, metadata={"description": "what went wrong, zh-CN or per Accept-Language"})

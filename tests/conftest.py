@@ -195,8 +195,8 @@ class Api:
             {"decision": decision, "amount": amount, "term_months": term, "comment": ""},
         )
 
-    def application(self, username: str, application_no: str) -> dict[str, Any]:
-        response = self.get(username, f"/api/v1/applications/{application_no}")
+    def application(self, username: str, application_no: str, full: bool = False) -> dict[str, Any]:
+        response = self.get(username, f"/api/v1/applications/{application_no}" + ("?full=true" if full else ""))
         assert response.status_code == 200, response.get_json()
         return response.get_json()
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import exists, func, or_, select
 
 from app import audit
 from app.auth.permissions import Caller
-from app.errors import not_found
+from app.errors import ApiError, not_found
 from app.extensions import db
 from app.loans.services import application_filter
 from app.models import Application, Customer
@@ -31,9 +32,28 @@ def mask_name(name: str) -> str:
     return name[:1] + "*" * max(1, len(name) - 1)
 
 
-def customer_view(customer: Customer, who: Caller) -> dict[str, Any]:
-    """Masked unless the viewer holds `customer.view_full` (which is then audited)."""
-    full = who.scope("customer.view_full") is not None
+def may_see_full(who: Caller) -> bool:
+    """Whether the caller's role may see full names, phones and ID numbers (F10)."""
+    return who.scope("customer.view_full") is not None
+
+
+def reveal(who: Caller, asked: bool, object_type: str, object_id: Any) -> bool:
+    """Full values only when asked for (`?full=true`): customer data is masked by default
+    for every viewer (api.md, PIPL's minimum necessary), and a role that needs the full
+    values (`customer.view_full`) asks for them deliberately; each such view is audited.
+    Asking without that grant is a 403, audited as refused."""
+    if not asked:
+        return False
+    if not may_see_full(who):
+        audit.record_refusal(
+            "customer.view_full", who.id, object_type, object_id, "full values asked without the grant"
+        )
+        raise ApiError("forbidden", _("无权查看完整的客户信息"), 403)
+    return True
+
+
+def customer_view(customer: Customer, who: Caller, full: bool = False) -> dict[str, Any]:
+    """Masked unless `full` (granted and asked for: `reveal`); a full view is audited."""
     if full:
         audit.record("customer.view_full", who.id, "customer", customer.id)
     return {
@@ -61,12 +81,12 @@ def _profile_mask(key: str):  # type: ignore[no-untyped-def]
     return None
 
 
-def profile_view(details: dict[str, Any] | None, who: Caller) -> dict[str, Any]:
+def profile_view(details: dict[str, Any] | None, full: bool = False) -> dict[str, Any]:
     """Customer details registered by staff (`collect_materials.customer`), with every
     name, phone and ID number (by what its key mentions, e.g. `spouse_phone`) masked by
     the same rule as the customer record."""
     details = details or {}
-    if who.scope("customer.view_full") is not None:
+    if full:
         return details
     masked = {}
     for key, value in details.items():
@@ -75,11 +95,10 @@ def profile_view(details: dict[str, Any] | None, who: Caller) -> dict[str, Any]:
     return masked
 
 
-def applicant_view(name: str, phone: str, who: Caller) -> dict[str, Any]:
+def applicant_view(name: str, phone: str, full: bool = False) -> dict[str, Any]:
     """The contact details as submitted with one application (a returning customer may
     give a new name or phone; the customer record keeps what staff maintain), masked by
     the same rule as the customer."""
-    full = who.scope("customer.view_full") is not None
     return {
         "name": name if full else mask_name(name),
         "phone": phone if full else mask_phone(phone),
@@ -96,7 +115,7 @@ def _search(who: Caller, q: str) -> Any:
     viewer only by the whole name, phone or ID number, and only so often. A part would let
     a masked viewer test the hidden digits one by one (`136` + each digit …) and so read
     what masking hides; the limit keeps guessing whole values just as impractical."""
-    if who.scope("customer.view_full") is not None:
+    if may_see_full(who):  # the grant, not `?full=`: searching shows nothing unmasked
         like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         columns = (Customer.name, Customer.phone, Customer.id_number)
         return or_(*(column.like(like, escape="\\") for column in columns))

@@ -16,7 +16,7 @@ from app.hardening import Blueprint
 from app.loans import services
 from app.models import Attachment
 from app.models.business import STAGES
-from app.schemas import PageArgs, page_of
+from app.schemas import PageArgs, RevealArgs, page_of
 
 blp = Blueprint("loans", __name__, url_prefix="/api/v1", description="申请与贷款 Applications and loans")
 
@@ -53,11 +53,16 @@ def list_applications(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 
 @blp.route("/applications/<application_no>")
 @blp.alt_response(200, schema=docs.ApplicationDetailDoc, success=True, description="OK")
+@blp.arguments(RevealArgs(), location="query")
 @requires("application.view")
-def get_application(application_no: str):  # type: ignore[no-untyped-def]
+def get_application(args: dict[str, Any], application_no: str):  # type: ignore[no-untyped-def]
     """Stage, history, approvals, credit report, decision (if allowed), loan id."""
+    from app.customers.services import reveal
+
     who = caller()
-    detail = services.application_detail(services.application_view(application_no, who), who)
+    application = services.application_view(application_no, who)
+    full = reveal(who, args["full"], "application", application.application_no)
+    detail = services.application_detail(application, who, full)
     db.session.commit()
     return detail
 

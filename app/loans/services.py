@@ -220,9 +220,9 @@ def application_view(application_no: str, who: Caller, action: str = "applicatio
     return view
 
 
-def application_detail(application: Any, who: Caller) -> dict[str, Any]:
+def application_detail(application: Any, who: Caller, full: bool = False) -> dict[str, Any]:
     """Stage, history, approvals, credit report, decision (when allowed) and loan id, from
-    an `application_view` row."""
+    an `application_view` row; customer data masked unless `full` (`customers.reveal`)."""
     from app.customers.services import applicant_view, customer_view
     from app.workflow import runtime
 
@@ -259,8 +259,8 @@ def application_detail(application: Any, who: Caller) -> dict[str, Any]:
         "approval_mode": mode,
         "created_at": application.created_at.isoformat(),
         "updated_at": application.updated_at.isoformat(),
-        "customer": customer_view(customer, who),
-        "applicant": applicant_view(application.applicant_name, application.applicant_phone, who),
+        "customer": customer_view(customer, who, full),
+        "applicant": applicant_view(application.applicant_name, application.applicant_phone, full),
         "history": [
             {"stage": entry.stage, "actor_id": entry.actor_id, "at": entry.at.isoformat()} for entry in history
         ],
@@ -269,7 +269,7 @@ def application_detail(application: Any, who: Caller) -> dict[str, Any]:
             for item in visible_approvals(application, who, approvals)
         ],
         "visit": data.get("onsite_visit"),  # the officer's on-site record (F3/F4)
-        "materials": _materials(data.get("collect_materials"), who),
+        "materials": _materials(data.get("collect_materials"), full),
         "committee": {"meeting": data.get("register_committee")} if mode == "committee" else None,
         "credit_report": _credit_report(data),
         "attachments": [
@@ -301,7 +301,7 @@ def _credit_report(data: dict[str, Any]) -> dict[str, Any] | None:
     return report
 
 
-def _materials(collected: dict[str, Any] | None, who: Caller) -> dict[str, Any] | None:
+def _materials(collected: dict[str, Any] | None, full: bool) -> dict[str, Any] | None:
     """What the officer registered at collection: notes, attachment ids, customer details
     (masked as the customer record is)."""
     from app.customers.services import profile_view
@@ -309,7 +309,7 @@ def _materials(collected: dict[str, Any] | None, who: Caller) -> dict[str, Any] 
     if not collected:
         return None
     return {
-        "customer": profile_view(collected.get("customer"), who),
+        "customer": profile_view(collected.get("customer"), full),
         "attachments": collected.get("attachments"),
         "notes": collected.get("notes"),
     }

@@ -208,12 +208,20 @@ def test_the_same_approval_from_inside_is_accepted(api, approval_task):
 def test_the_general_manager_viewing_a_customer_unmasked_is_audited(api, fresh):
     api.submit()
     customer = api.get("gm", "/api/v1/customers").get_json()["items"][0]
-    assert customer["masked"] is False
-    before = len(audit_rows(fresh, "customer.view_full"))
-    api.get("gm", f"/api/v1/customers/{customer['id']}")
+    assert customer["masked"] is True  # masked by default, for the general manager too
+    assert audit_rows(fresh, "customer.view_full") == []
+    assert api.get("gm", f"/api/v1/customers/{customer['id']}?full=true").get_json()["masked"] is False
     rows = audit_rows(fresh, "customer.view_full")
-    assert len(rows) == before + 1
+    assert len(rows) == 1
     assert (rows[-1]["actor_id"], rows[-1]["object_id"]) == (api.user_id("gm"), str(customer["id"]))
+
+
+def test_asking_for_full_values_without_the_grant_is_refused_and_audited(api, fresh):
+    api.submit()
+    customer = api.get("lead_hka", "/api/v1/customers").get_json()["items"][0]
+    assert api.get("lead_hka", f"/api/v1/customers/{customer['id']}?full=true").status_code == 403
+    rows = audit_rows(fresh, "customer.view_full")
+    assert [(r["actor_id"], r["outcome"]) for r in rows] == [(api.user_id("lead_hka"), "refused")]
 
 
 def test_masked_views_are_not_logged_as_full_views(api, fresh):

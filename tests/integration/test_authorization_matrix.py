@@ -61,7 +61,8 @@ def world(app) -> World:  # type: ignore[no-untyped-def]
         "HK": api.task("gm", numbers["HK"], "onsite_visit", "team"),
         "SY": api.task("gm", numbers["SY"], "assign_officer", "team"),
     }
-    by_id_number = {c["id_number"]: c["id"] for c in api.get("gm", "/api/v1/customers").get_json()["items"]}
+    full = api.get("gm", "/api/v1/customers?full=true").get_json()["items"]
+    by_id_number = {c["id_number"]: c["id"] for c in full}
     customers = {"HK": by_id_number[HK_CUSTOMER["id_number"]], "SY": by_id_number[SY_CUSTOMER["id_number"]]}
     return World(api, numbers, tasks, customers)
 
@@ -191,11 +192,12 @@ def test_masked_searches_are_limited_per_user(world, app):  # type: ignore[no-un
             counter().reset(f"ydx:search:{world.api.user_id('director_hk')}")
 
 
-MASKED_VIEWERS = [u for u in LIST_USERS if visible_regions(u) and u != "gm"]
+MASKED_VIEWERS = [u for u in LIST_USERS if visible_regions(u)]
 
 
 @pytest.mark.parametrize("user", MASKED_VIEWERS)
-def test_customers_are_masked_for_everyone_but_the_general_manager(world, user):
+def test_customers_are_masked_by_default_for_everyone(world, user):
+    """api.md: "masked by default" — the general manager included, until asked."""
     region = sorted(visible_regions(user))[0]
     real = HK_CUSTOMER if region == "HK" else SY_CUSTOMER
     views = [
@@ -213,10 +215,32 @@ def test_customers_are_masked_for_everyone_but_the_general_manager(world, user):
         assert view["masked"] is True
 
 
-def test_the_general_manager_sees_customers_unmasked(world):
-    view = world.api.get("gm", f"/api/v1/customers/{world.customers['HK']}").get_json()
-    assert {k: view[k] for k in ("name", "phone", "id_number")} == HK_CUSTOMER
-    assert view["masked"] is False
+def test_the_general_manager_sees_customers_unmasked_when_asking(world):
+    views = [
+        world.api.get("gm", f"/api/v1/customers/{world.customers['HK']}?full=true").get_json(),
+        next(
+            c
+            for c in world.api.get("gm", "/api/v1/customers?full=true").get_json()["items"]
+            if c["id"] == world.customers["HK"]
+        ),
+        world.api.get("gm", f"/api/v1/applications/{world.numbers['HK']}?full=true").get_json()["customer"],
+    ]
+    for view in views:
+        assert {k: view[k] for k in ("name", "phone", "id_number")} == HK_CUSTOMER
+        assert view["masked"] is False
+
+
+@pytest.mark.parametrize("user", [u for u in MASKED_VIEWERS if u != "gm"])
+def test_asking_for_full_values_without_the_grant_is_forbidden(world, user):
+    region = sorted(visible_regions(user))[0]
+    for path in (
+        f"/api/v1/customers/{world.customers[region]}?full=true",
+        "/api/v1/customers?full=true",
+        f"/api/v1/applications/{world.numbers[region]}?full=true",
+    ):
+        response = world.api.get(user, path)
+        assert response.status_code == 403, (path, response.get_json())
+        assert HK_CUSTOMER["phone"] not in response.get_data(as_text=True)
 
 
 # --- task inbox ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ def test_a_public_form_never_rewrites_an_existing_customers_contact(api):
     ).get_json()["application_no"]
     assert api.client.get(f"/api/v1/public/applications/{no}?phone=13800138000").status_code == 200
     assert api.client.get(f"/api/v1/public/applications/{intruder}?phone=13700000000").status_code == 200
-    customer = api.application("gm", no)["customer"]
+    customer = api.application("gm", no, full=True)["customer"]
     assert (customer["name"], customer["phone"]) == ("张三", "13800138000")
 
 

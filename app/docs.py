@@ -202,9 +202,23 @@ class VersionPageDoc(_Doc, PageFields):
     items = fields.List(fields.Nested(VersionDoc), required=True)
 
 
+class CurrentVersionDoc(VersionDoc):
+    new = fields.Boolean(required=True, metadata={"description": "made by this deployment"})
+
+
 class DeploymentDoc(_Doc):
-    created = fields.List(fields.Nested(VersionDoc))
-    unchanged = fields.Boolean(metadata={"description": "true when every file equals its newest version"})
+    created = fields.List(fields.Nested(VersionDoc), required=True, metadata={"description": "the new versions"})
+    unchanged = fields.Boolean(
+        required=True, metadata={"description": "true when every file equals its newest version"}
+    )
+    versions = fields.List(
+        fields.Nested(CurrentVersionDoc),
+        required=True,
+        metadata={
+            "description": "the version now current of every process and decision the files define, and of"
+            " every process a changed decision re-versioned"
+        },
+    )
 
 
 class EvaluationDoc(_Doc):

@@ -63,8 +63,9 @@ def create_deployment():  # type: ignore[no-untyped-def]
     """Deploy `.bpmn`/`.dmn` files (multipart `file` fields); 422 names what is wrong."""
     uploads = request.files.getlist("file")  # none at all: `deploy` answers 422
     who = caller()
+    files = [(_file_name(f.filename), f.read()) for f in uploads]
     try:
-        created = deploy([(_file_name(f.filename), f.read()) for f in uploads], who.id)
+        created = deploy(files, who.id)
     except ApiError as exc:
         if exc.status == 422:  # a refused deployment is kept in the audit trail (F21), nothing else
             audit.record_refusal("process.deploy", who.id, "deployment", None, exc.message)
@@ -73,8 +74,12 @@ def create_deployment():  # type: ignore[no-untyped-def]
         "process.deploy", who.id, "deployment", None, after={"created": [f"{d.key}:{d.version}" for d in created]}
     )
     result = [services.describe(row) for row in created]
+    touched = {(row.kind, row.key): row for row in services.current_versions([content for _name, content in files])}
+    touched.update({(row.kind, row.key): row for row in created})  # also what a changed rule re-versioned
+    new = {id(row) for row in created}
+    current = [{**services.describe(row), "new": id(row) in new} for _kind_key, row in sorted(touched.items())]
     db.session.commit()
-    return {"created": result, "unchanged": not result}, 201
+    return {"created": result, "unchanged": not result, "versions": current}, 201
 
 
 def _file_name(sent: str | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from decimal import Decimal
 from typing import Any
@@ -30,6 +31,23 @@ def list_versions(page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
         .offset((page - 1) * per_page)
     )
     return [describe(row) for row in rows], total
+
+
+def current_versions(contents: list[bytes]) -> list[ProcessDefinition]:
+    """After a deployment: the version now current for every process and decision the
+    uploaded files define, new or unchanged (the newest version stored with a file's
+    checksum is that file's current one: a file that differs from the newest version of
+    its key always makes a new version)."""
+    checksums = sorted({hashlib.sha256(content).hexdigest() for content in contents})
+    rows = db.session.scalars(
+        select(ProcessDefinition)
+        .where(ProcessDefinition.checksum.in_(checksums))
+        .order_by(ProcessDefinition.kind, ProcessDefinition.key, ProcessDefinition.version.desc())
+    )
+    current: dict[tuple[str, str], ProcessDefinition] = {}
+    for row in rows:
+        current.setdefault((row.kind, row.key), row)
+    return list(current.values())
 
 
 def describe(row: ProcessDefinition) -> dict[str, Any]:

@@ -43,12 +43,37 @@ def test_processes_list_the_deployed_keys_and_versions(api):
     )
 
 
-def test_redeploying_unchanged_files_creates_no_version(api):
+def test_redeploying_unchanged_files_creates_no_version_and_names_the_current_ones(api):
     before = versions(api)
     response = deploy(api, all_files())
-    assert response.status_code in (200, 201), response.get_json()
+    assert response.status_code == 201, response.get_json()
     assert response.get_json()["created"] == []
     assert versions(api) == before
+    current = {(v["kind"], v["key"], v["version"], v["new"]) for v in response.get_json()["versions"]}
+    assert {("process", "loan_lifecycle", 1, False), ("decision", "loan_amount", 1, False)} <= current
+    assert len(current) == len({(kind, key) for kind, key, _version, _new in current})  # one per key
+
+
+def test_a_deployment_names_the_current_version_of_everything_it_touched(api):
+    """The rule changes (new), the process calling it is re-versioned (new, though its file
+    was not sent), and a file sent back unchanged keeps its version (not new)."""
+    response = deploy(api, [("loan_amount.dmn", STRICTER_AMOUNT), ("loan_term.dmn", all_files_named("loan_term.dmn"))])
+    assert response.status_code == 201, response.get_json()
+    current = {(v["kind"], v["key"], v["version"], v["new"]) for v in response.get_json()["versions"]}
+    assert current == {
+        ("decision", "loan_amount", 2, True),
+        ("decision", "loan_term", 1, False),
+        ("process", "loan_lifecycle", 2, True),
+    }
+    back = deploy(api, [("loan_amount.dmn", LOAN_AMOUNT)])  # the original text again: a third version
+    assert {(v["key"], v["version"], v["new"]) for v in back.get_json()["versions"]} == {
+        ("loan_amount", 3, True),
+        ("loan_lifecycle", 3, True),
+    }
+
+
+def all_files_named(name: str) -> bytes:
+    return dict(all_files())[name]
 
 
 def test_changing_a_rule_versions_the_rule_and_the_process_that_calls_it(api):

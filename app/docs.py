@@ -131,7 +131,9 @@ class ApplicationDetailDoc(ApplicationItemDoc):
     history = fields.List(fields.Nested(StageDoc), required=True)
     approvals = fields.List(fields.Nested(ApprovalDoc), required=True)
     decision = fields.Nested(
-        DecisionDoc, allow_none=True, metadata={"description": "only for the roles allowed to see it (F6)"}
+        DecisionDoc,
+        allow_none=True,
+        metadata={"description": "only for the roles allowed to see it (F6); null until decided"},
     )
     credit_report = fields.Dict(allow_none=True, required=True)
     committee = fields.Dict(allow_none=True)

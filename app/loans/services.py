@@ -281,7 +281,10 @@ def application_detail(application: Any, who: Caller, full: bool = False) -> dic
     }
     if mode == "committee" and may_see_decision(application, who, mode):
         result["committee"]["decision"] = data.get("record_committee_decision")
-    if decision and may_see_decision(application, who, mode or "centralized"):
+    if not may_see_decision(application, who, mode or "centralized"):
+        return jsonable(result)  # no `decision` key at all: not even whether there is one
+    result["decision"] = None  # allowed to see it, and there is none yet
+    if decision:
         final_amount = decision.get("final_amount")
         result["decision"] = {
             "outcome": decision.get("outcome"),

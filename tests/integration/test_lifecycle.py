@@ -113,6 +113,14 @@ def test_centralized_decision_is_hidden_from_the_officer(api):
     assert "decision" not in detail
 
 
+def test_before_the_decision_those_who_may_see_it_read_null_and_the_others_nothing(api):
+    no = api.submit()
+    api.to_approval(no)
+    for user in ("lead_hka", "director_hk", "gm"):
+        assert api.application(user, no)["decision"] is None, user
+    assert "decision" not in api.application("officer_hka1", no)
+
+
 def test_centralized_decision_is_visible_to_lead_director_and_general_manager(api):
     no = centralized(api, ("approve", "100000", 12), ("approve", "95000", 12))
     for user in ("lead_hka", "director_hk", "gm"):

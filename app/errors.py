@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
 from marshmallow import ValidationError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
@@ -149,6 +149,15 @@ def register_error_handlers(app: Flask) -> None:
         db.session.rollback()
         log.error("database unavailable on %s %s: %s", request.method, request.path, err.orig)
         return error_response(503, "unavailable", _("服务暂时不可用，请稍后重试"), None, {"Retry-After": "5"})
+
+    @app.errorhandler(IntegrityError)
+    def _conflicting_write(err: IntegrityError):  # type: ignore[no-untyped-def]
+        """A uniqueness or reference check the database made and the code did not foresee
+        (two requests racing for the same row): nothing was written, and the client may
+        retry — a 409, not a 500. Races the code knows of are answered where they happen."""
+        db.session.rollback()
+        log.warning("conflicting write on %s %s: %s", request.method, request.path, err.orig)
+        return error_response(409, "conflict", _("数据已被其他请求修改，请刷新后重试"))
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):  # type: ignore[no-untyped-def]

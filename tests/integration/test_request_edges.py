@@ -158,3 +158,23 @@ def test_an_absurd_term_is_refused_by_the_evaluation(api):
     assert response.status_code == 422
     assert "terms" in response.get_json()["error"]["fields"]
     assert api.post("analyst", "/api/v1/decisions/loan_term/evaluate", json={"terms": [12, 600]}).status_code == 200
+
+
+def test_an_unforeseen_uniqueness_race_is_a_409_and_writes_nothing(app, fresh):
+    """The database refusing a duplicate that two requests raced to write is the client's
+    conflict to retry, not a server failure."""
+    from sqlalchemy.exc import IntegrityError
+
+    from app.extensions import db
+    from app.models import AuditLog
+
+    with fresh.test_request_context("/api/v1/anything", method="POST"):
+        before = db.session.query(AuditLog).count()
+        db.session.add(AuditLog(action="race.test", outcome="ok"))
+        db.session.flush()
+        response = fresh.make_response(
+            fresh.handle_user_exception(IntegrityError("INSERT …", {}, Exception("duplicate key")))
+        )
+        assert response.status_code == 409
+        assert response.get_json()["error"]["code"] == "conflict"
+        assert db.session.query(AuditLog).count() == before  # rolled back

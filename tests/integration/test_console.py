@@ -286,16 +286,23 @@ def test_a_new_login_in_the_same_browser_ends_the_previous_session(fresh, client
     assert csrf_token(client) != before
 
 
-def test_a_refused_part_of_an_object_is_shown_with_its_path_and_reason(fresh, client):
-    """The console turns nested field messages into sentences (`customer · id_number`)."""
-    from tests.conftest import VISITED_AT, resident_id
+def _collection_in_the_console(fresh, client):  # type: ignore[no-untyped-def]
+    """An application at collect_materials, its officer logged in to the console."""
+    from tests.conftest import VISITED_AT
 
     api = Api(fresh.test_client())
     no = api.submit()
     api.complete("lead_hka", no, "assign_officer", {"officer_id": api.user_id("officer_hka1")}, "candidate")
     api.complete("officer_hka1", no, "onsite_visit", {"visited_at": VISITED_AT, "notes": ""})
     console_login(client, "officer_hka1")
-    task = api.task("officer_hka1", no, "collect_materials")
+    return api, api.task("officer_hka1", no, "collect_materials")
+
+
+def test_a_refused_part_of_an_object_is_shown_with_its_path_and_reason(fresh, client):
+    """The console turns nested field messages into sentences (`customer · id_number`)."""
+    from tests.conftest import resident_id
+
+    _api, task = _collection_in_the_console(fresh, client)
     token = csrf_token(client)
     other = resident_id("46010019800101124")
     refused = client.post(f"/tasks/{task['id']}", data={"csrf_token": token, "customer": f'{{"id_number": "{other}"}}'})
@@ -305,14 +312,7 @@ def test_a_refused_part_of_an_object_is_shown_with_its_path_and_reason(fresh, cl
 
 
 def test_customer_details_with_a_repeated_key_are_refused_as_in_the_api(fresh, client):
-    from tests.conftest import VISITED_AT
-
-    api = Api(fresh.test_client())
-    no = api.submit()
-    api.complete("lead_hka", no, "assign_officer", {"officer_id": api.user_id("officer_hka1")}, "candidate")
-    api.complete("officer_hka1", no, "onsite_visit", {"visited_at": VISITED_AT, "notes": ""})
-    console_login(client, "officer_hka1")
-    task = api.task("officer_hka1", no, "collect_materials")
+    api, task = _collection_in_the_console(fresh, client)
     details = '{"occupation": "个体户", "occupation": "教师"}'
     refused = client.post(f"/tasks/{task['id']}", data={"csrf_token": csrf_token(client), "customer": details})
     assert refused.status_code == 422

@@ -151,8 +151,11 @@ def _select_locale() -> Locale:
     wanted = request.args.get("lang") or session.get("lang")
     if wanted in _LOCALES:
         return _LOCALES[wanted]
-    best = request.accept_languages.best_match(["zh_CN", "zh", "en"], default="zh_CN")
-    return _LOCALES["en" if best == "en" else "zh_CN"]
+    for language, _quality in request.accept_languages:  # most preferred first
+        primary = language.split("-", 1)[0].split("_", 1)[0].lower()
+        if primary in ("en", "zh"):  # `en-US, zh-CN;q=0.9` is English, whatever the region
+            return _LOCALES["en" if primary == "en" else "zh_CN"]
+    return _LOCALES["zh_CN"]
 
 
 def register_auth(app: Flask) -> None:

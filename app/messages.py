@@ -16,12 +16,14 @@ from marshmallow import Schema, fields, validate
 _CHINESE = re.compile("[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 _SEPARATORS = re.compile(r"(?:: |：| — |; |；)")
 _CHINESE_RUN = re.compile("[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+")
+_QUOTED = re.compile(r"'[^']*'|`[^`]*`")
 
 
 def _foreign(english: str, chinese: str) -> bool:
-    """Chinese in the English part that is not a name quoted from the Chinese part (a file
-    or element called 贷款流程 appears in both)."""
-    return any(run not in chinese for run in _CHINESE_RUN.findall(english))
+    """Chinese in the English part that is neither a name quoted from the Chinese part (a
+    file or element called 贷款流程 appears in both) nor quoted data (`'金额('`, a value
+    from an analyst's table)."""
+    return any(run not in chinese for run in _CHINESE_RUN.findall(_QUOTED.sub("", english)))
 
 
 def _closing(text: str, start: int) -> int:
@@ -48,6 +50,8 @@ def english_only(text: str) -> str:
     search = 0
     while (opening := text.find(" (", search)) != -1:
         closing = _closing(text, opening + 1)
+        if closing == -1 and text.endswith(")"):  # a quoted "(" left open inside the English
+            closing = len(text) - 1
         if closing == -1:
             break
         chinese = _CHINESE.search(text, segment, opening)

@@ -54,7 +54,7 @@ def claim_of_request(form: dict[str, Any]) -> Claim | None:
     if not _KEY.fullmatch(key):
         raise ApiError(
             "bad_request",
-            "Idempotency-Key 格式无效 (1 to 64 letters, digits, - or _)",
+            "Idempotency-Key 格式无效 (Idempotency-Key must be 1 to 64 letters, digits, - or _)",
             400,
             fields={HEADER: ["须为 1 至 64 个字母、数字、- 或 _ (1 to 64 letters, digits, - or _)"]},
         )

@@ -322,7 +322,8 @@ def collect_materials(payload: dict[str, Any], ctx: FormContext) -> dict[str, An
         )
     repeated = sorted({i for i in clean["attachments"] if clean["attachments"].count(i) > 1})
     if repeated:
-        raise ValidationError({"attachments": [f"附件重复 (listed more than once): {repeated}"]})
+        listed = ", ".join(str(i) for i in repeated)
+        raise ValidationError({"attachments": [f"附件重复：{listed} (listed more than once: {listed})"]})
     known = attachment_ids_of(ctx.data.get("application_id")) if clean["attachments"] else set()
     unknown = [i for i in clean["attachments"] if i not in known]
     if unknown:

@@ -379,7 +379,7 @@ def assign(task_id: int, who: Caller, user_id: int) -> TaskRow:
                 fields={
                     "user_id": [
                         f"不能办理本团队「{role_name(task.candidate_role)}」的任务 "
-                        f"(cannot perform a {task.candidate_role} task of this team)"
+                        f"(cannot perform a {task.candidate_role.replace('_', ' ')} task of this team)"
                     ]
                 },
             )

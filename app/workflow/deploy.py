@@ -225,7 +225,8 @@ def _read(uploads: list[Upload], errors: DeploymentErrors, roles: set[str]) -> N
         try:
             upload.root = etree.fromstring(upload.content, SAFE_XML)
         except etree.XMLSyntaxError as exc:
-            errors.add(upload.name, f"XML 格式错误，第 {exc.lineno} 行 (malformed XML: {exc.msg}, line {exc.lineno})")
+            reason = exc.msg if f"line {exc.lineno}" in exc.msg else f"{exc.msg}, line {exc.lineno}"
+            errors.add(upload.name, f"XML 格式错误，第 {exc.lineno} 行 (malformed XML: {reason})")
             continue
         if upload.root.getroottree().docinfo.doctype:
             errors.add(upload.name, "流程文件中不允许 DOCTYPE (a DOCTYPE is not allowed in process files)")
@@ -249,11 +250,18 @@ def _read(uploads: list[Upload], errors: DeploymentErrors, roles: set[str]) -> N
             _check_dmn(errors, upload)
 
 
-def _refuse_duplicates(uploads: list[Upload], errors: DeploymentErrors) -> None:
+def _refuse_duplicates(uploads: list[Upload], errors: DeploymentErrors) -> list[Upload]:
     """One upload defines each process or decision once: two different files for the same
-    key would leave the new version to the order of the parts."""
+    key would leave the new version to the order of the parts. The same file sent twice
+    counts once (it would otherwise make two identical versions)."""
     first: dict[tuple[str, str], Upload] = {}
+    seen: set[tuple[str, str]] = set()
+    unique: list[Upload] = []
     for upload in uploads:
+        if upload.keys and (upload.kind, upload.checksum) in seen:
+            continue
+        seen.add((upload.kind, upload.checksum))
+        unique.append(upload)
         for key in upload.keys:
             earlier = first.setdefault((upload.kind, key), upload)
             if earlier is not upload and earlier.checksum != upload.checksum:
@@ -263,6 +271,7 @@ def _refuse_duplicates(uploads: list[Upload], errors: DeploymentErrors) -> None:
                     f"{what} '{key}' 已由本次上传的 {earlier.name} 定义，内容不同 "
                     f"({upload.kind} '{key}' is already defined by {earlier.name} in this upload, differently)",
                 )
+    return unique
 
 
 def _latest(kind: str) -> dict[str, ProcessDefinition]:
@@ -322,7 +331,7 @@ def deploy(files: list[tuple[str, bytes]], actor_id: int | None) -> list[Process
     uploads = [Upload(name, content) for name, content in files]
     roles = set(db.session.scalars(select(Role.code)))
     _read(uploads, errors, roles)
-    _refuse_duplicates(uploads, errors)
+    uploads = _refuse_duplicates(uploads, errors)
     errors.raise_if_any()
 
     latest_decisions = _latest("decision")

@@ -72,6 +72,22 @@ def test_a_deployment_names_the_current_version_of_everything_it_touched(api):
     }
 
 
+def test_the_same_file_sent_twice_in_one_upload_counts_once(api):
+    response = deploy(api, [("loan_amount.dmn", STRICTER_AMOUNT), ("copy_of_loan_amount.dmn", STRICTER_AMOUNT)])
+    assert response.status_code == 201, response.get_json()
+    assert [(c["key"], c["version"]) for c in response.get_json()["created"] if c["kind"] == "decision"] == [
+        ("loan_amount", 2)
+    ]
+    assert [v for kind, key, v in versions(api) if (kind, key) == ("decision", "loan_amount")] == [1, 2]
+
+
+def test_malformed_xml_names_its_line_once(api):
+    response = deploy(api, [("broken.bpmn", "<definitions>\n<process id='x'>\n</definitions>")])
+    assert response.status_code == 422
+    (message,) = response.get_json()["error"]["fields"]["broken.bpmn"]
+    assert message.count("line 3") == 1, message
+
+
 def all_files_named(name: str) -> bytes:
     return dict(all_files())[name]
 

@@ -290,7 +290,9 @@ def test_an_attachment_is_referenced_once(api):
     photo = upload.get_json()["id"]
     response = api.complete("officer_hka1", no, "collect_materials", {"attachments": [photo, photo]})
     assert response.status_code == 422
-    assert "attachments" in response.get_json()["error"]["fields"]
+    assert response.get_json()["error"]["fields"]["attachments"] == [
+        f"附件重复：{photo} (listed more than once: {photo})"
+    ]
     assert api.complete("officer_hka1", no, "collect_materials", {"attachments": [photo]}).status_code == 200
 
 

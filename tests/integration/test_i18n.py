@@ -107,3 +107,32 @@ def test_task_titles_and_the_credit_report_message_follow_the_reader_s_language(
     detail = api.client.get(f"/api/v1/applications/{no}", headers={**api.headers("gm"), **EN}).get_json()
     assert _no_chinese(detail["credit_report"]["message"])
     assert CHINESE.search(api.application("gm", no)["credit_report"]["message"])  # zh-CN: Chinese first
+
+
+@pytest.mark.parametrize(
+    ("accept", "english"),
+    [
+        ("en-US,zh-CN;q=0.9", True),  # English preferred, though Chinese is an exact match
+        ("en-GB", True),
+        ("fr, en;q=0.5", True),
+        ("zh-CN,en;q=0.8", False),
+        ("zh-TW", False),
+        ("fr", False),
+        ("*", False),
+    ],
+)
+def test_the_most_preferred_known_language_wins(client, accept, english):
+    body = client.post(
+        "/api/v1/auth/login", json={"username": "gm", "password": "nope"}, headers={"Accept-Language": accept}
+    ).get_json()
+    assert body["error"]["message"] == ("Wrong username or password" if english else "用户名或密码错误")
+
+
+def test_a_bad_idempotency_key_is_named_in_english_too(client):
+    from tests.conftest import application_body
+
+    response = client.post(
+        "/api/v1/public/applications", json=application_body(), headers={**EN, "Idempotency-Key": "bad key!"}
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"]["message"].startswith("Idempotency-Key must be")

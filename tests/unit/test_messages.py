@@ -22,6 +22,17 @@ from app.messages import english_only
             "流程文件 贷款流程.bpmn 校验未通过 (deployment of 贷款流程.bpmn refused): 元素 '审批' 无效 (element '审批': bad)",
             "deployment of 贷款流程.bpmn refused: element '审批': bad",
         ),
+        # quoted data is data, whatever its language: an element or a value an analyst wrote
+        ("元素 'a' 无效 (element '审批': bad)", "element '审批': bad"),
+        (
+            "流程在 'd' 处出错 (the process failed at 'd': output 'x' = '金额(' is not of type number)",
+            "the process failed at 'd': output 'x' = '金额(' is not of type number",
+        ),
+        # a "(" left open inside the English (a quoted expression) does not keep the Chinese
+        (
+            "元素 'r' 的表达式不安全或无效 (element 'r': '(' was never closed in `floor(min(a)`)",
+            "element 'r': '(' was never closed in `floor(min(a)`",
+        ),
     ],
 )
 def test_the_english_part_is_taken_with_the_neutral_text_around_it(text, english):
@@ -34,7 +45,7 @@ def test_the_english_part_is_taken_with_the_neutral_text_around_it(text, english
         "Not found (task)",  # already English
         "只接受照片 (JPEG/PNG) 或 PDF",  # brackets inside a Chinese sentence are not a translation
         "请选择文件",  # no English at all: better Chinese than nothing
-        "元素 'a' 无效 (element '审批': bad)",  # Chinese in the English that the Chinese part does not quote
+        "元素 a 无效 (element 审批: bad)",  # Chinese in the English, neither quoted nor from the Chinese part
         "",
     ],
 )

@@ -98,12 +98,16 @@ def _element_id(node: Any) -> str:
     return "?"
 
 
-def _check_expression(errors: DeploymentErrors, upload: Upload, node: Any, source: str, mode: str) -> bool:
-    """Whether `source` passed the sandbox's check (else the refusal is added)."""
+def _check_expression(
+    errors: DeploymentErrors, upload: Upload, node: Any, source: str, mode: str, written: str | None = None
+) -> bool:
+    """Whether `source` passed the sandbox's check (else the refusal is added, quoting
+    `written`, the text as the analyst wrote it, when `source` was derived from it)."""
     try:
         sandbox.check(source, mode)  # type: ignore[arg-type]
     except sandbox.UnsafeExpression as exc:
-        element, where = _element_id(node), _offending_text(source, mode, exc.lineno)
+        element = _element_id(node)
+        where = f"in `{written.strip()[:120]}`" if written is not None else _offending_text(source, mode, exc.lineno)
         errors.add(upload.name, f"元素 '{element}' 的表达式不安全或无效 (element '{element}': {exc.reason} {where})")
         return False
     return True
@@ -152,6 +156,13 @@ def _check_bpmn_expressions(errors: DeploymentErrors, upload: Upload, roles: set
             )
 
 
+# The column types a modeler offers (Camunda: string, boolean, integer, long, double, date)
+# and DMN's own names; a column of another type would never be checked at run time.
+KNOWN_TYPE_REFS = frozenset(
+    {"string", "boolean", "integer", "long", "double", "number", "decimal", "date", "time", "datetime", "any"}
+)
+
+
 def _check_dmn(errors: DeploymentErrors, upload: Upload) -> None:
     decisions = [node for node in upload.root.iter(etree.Element) if etree.QName(node).localname == "decision"]
     if len(decisions) != 1:
@@ -165,6 +176,14 @@ def _check_dmn(errors: DeploymentErrors, upload: Upload) -> None:
         errors.add(upload.name, "决策编号须为 1 至 64 个字符 (the decision id must have 1 to 64 characters)")
     for node in upload.root.iter(etree.Element):
         local = etree.QName(node).localname
+        type_ref = node.get("typeRef")
+        if local in ("output", "inputExpression") and type_ref and type_ref.lower() not in KNOWN_TYPE_REFS:
+            element = _element_id(node)
+            errors.add(
+                upload.name,
+                f"元素 '{element}' 的类型 '{type_ref[:32]}' 未知 (element '{element}': unknown typeRef "
+                f"'{type_ref[:32]}'; one of {', '.join(sorted(KNOWN_TYPE_REFS))})",
+            )
         if local == "decisionTable":
             policy = node.get("hitPolicy", "UNIQUE")
             if policy not in SUPPORTED_HIT_POLICIES:
@@ -180,7 +199,7 @@ def _check_dmn(errors: DeploymentErrors, upload: Upload) -> None:
             if _check_expression(errors, upload, node, text, "eval") and parent == "outputEntry":
                 _check_output_type(errors, upload, node.getparent(), text)
         elif parent == "inputEntry" and text != "-":
-            _check_expression(errors, upload, node, entry_expression(text), "eval")
+            _check_expression(errors, upload, node, entry_expression(text), "eval", written=text)
 
 
 def _check_output_type(errors: DeploymentErrors, upload: Upload, entry: Any, text: str) -> None:
@@ -231,6 +250,8 @@ def _read(uploads: list[Upload], errors: DeploymentErrors, roles: set[str]) -> N
         if upload.root.getroottree().docinfo.doctype:
             errors.add(upload.name, "流程文件中不允许 DOCTYPE (a DOCTYPE is not allowed in process files)")
             continue
+        if _refuse_repeated_ids(errors, upload):
+            continue
         if upload.kind == "process":
             upload.keys = [
                 node.get("id")
@@ -248,6 +269,25 @@ def _read(uploads: list[Upload], errors: DeploymentErrors, roles: set[str]) -> N
             _check_bpmn_expressions(errors, upload, roles)
         else:
             _check_dmn(errors, upload)
+
+
+def _refuse_repeated_ids(errors: DeploymentErrors, upload: Upload) -> bool:
+    """An `id` is unique within a BPMN or DMN document (xs:ID): a task copied in a modeler
+    and left with its twin's id would otherwise reach the engine, whose complaint ("we
+    found two items, perhaps a form has the same ID?") names another element."""
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for node in upload.root.iter(etree.Element):
+        element_id = node.get("id")
+        if element_id is None:
+            continue
+        if element_id in seen and element_id not in repeated:
+            repeated.append(element_id)
+        seen.add(element_id)
+    for element_id in repeated[:10]:
+        shown = element_id[:64]
+        errors.add(upload.name, f"标识 '{shown}' 被多个元素使用 (the id '{shown}' is used by more than one element)")
+    return bool(repeated)
 
 
 def _refuse_duplicates(uploads: list[Upload], errors: DeploymentErrors) -> list[Upload]:

@@ -179,6 +179,16 @@ REFUSALS = {
         edited(LIFECYCLE, 'approval_mode == "committee"', 'approval_mode == ["committee"][1]'),
         "flow_committee",
     ),
+    "a column of an unknown type": (
+        "loan_amount.dmn",
+        edited(LOAN_AMOUNT, 'typeRef="number"', 'typeRef="widget"'),
+        "unknown typeRef 'widget'",
+    ),
+    "two elements with one id": (
+        "loan_lifecycle.bpmn",
+        edited(LIFECYCLE, '<bpmn:userTask id="collect_materials"', '<bpmn:userTask id="onsite_visit"'),
+        "the id 'onsite_visit' is used by more than one element",
+    ),
     "dunder walk in a DMN input entry": (
         "loan_amount.dmn",
         edited(LOAN_AMOUNT, "&lt;= 0.10</text>", "().__class__.__bases__</text>"),
@@ -380,6 +390,13 @@ def test_a_refused_deployment_is_audited_and_files_are_known_by_their_own_names(
     stricter = deploy(api, [("rules/v2/loan_amount.dmn", STRICTER_AMOUNT)])
     assert stricter.status_code == 201, stricter.get_json()
     assert [d["file_name"] for d in stricter.get_json()["created"] if d["key"] == "loan_amount"] == ["loan_amount.dmn"]
+
+
+def test_a_refused_rule_cell_is_quoted_as_the_analyst_wrote_it(api):
+    response = deploy(api, [("loan_amount.dmn", edited(LOAN_AMOUNT, "&lt;= 0.10</text>", "&lt;= = 0.10</text>"))])
+    assert response.status_code == 422
+    (message,) = response.get_json()["error"]["fields"]["loan_amount.dmn"]
+    assert "`<= = 0.10`" in message and "input_value" not in message, message
 
 
 def test_a_refused_script_is_quoted_at_the_line_that_goes_wrong(api):

@@ -44,7 +44,7 @@ def register(app: Flask) -> None:
     @click.option("--password", default=None, help="read from a prompt when omitted")
     def create_admin(username: str, password: str | None) -> None:
         """Create an administrator account (works in production)."""
-        from app.auth.services import hash_password
+        from app.auth.services import hash_password, password_problem
         from app.models import Role, User
         from app.seed import ensure_roles_and_grants
 
@@ -52,8 +52,9 @@ def register(app: Flask) -> None:
         if db.session.scalar(select(User).where(User.username == username)) is not None:
             raise click.ClickException(f"user {username} already exists")
         password = password or getpass.getpass("password: ")
-        if len(password) < 8:
-            raise click.ClickException("password must have at least 8 characters")
+        problem = password_problem(password, username)
+        if problem:
+            raise click.ClickException(f"password refused: {problem}")
         db.session.add(
             User(
                 username=username,

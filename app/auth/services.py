@@ -240,6 +240,19 @@ def revoke_token(token: str) -> None:
         db.session.execute(update(ApiToken).where(ApiToken.id == token_id).values(revoked_at=utcnow()))
 
 
+def password_problem(password: str, username: str) -> str | None:
+    """Why a new password is too weak, or None: at least 8 characters with both letters
+    and digits, and not the user name (`12345678` and `password` are refused; the demo
+    password `demo1234` passes)."""
+    if len(password) < 8:
+        return "至少 8 位 (at least 8 characters)"
+    if not any(ch.isascii() and ch.isalpha() for ch in password) or not any(ch.isdigit() for ch in password):
+        return "须同时包含字母和数字 (must contain both letters and digits)"
+    if username and username.casefold() in password.casefold():
+        return "不能包含用户名 (must not contain the user name)"
+    return None
+
+
 def change_password(user: User, current: str, new: str) -> None:
     """Change a password; every token and session of the user stops working."""
     # Guesses of the current password count with failed logins of the same user: a
@@ -255,13 +268,9 @@ def change_password(user: User, current: str, new: str) -> None:
         raise ApiError(
             "validation_error", _("原密码错误"), 422, fields={"current_password": ["原密码错误 (wrong password)"]}
         )
-    if len(new) < 8:
-        raise ApiError(
-            "validation_error",
-            _("新密码至少 8 位"),
-            422,
-            fields={"new_password": ["至少 8 位 (at least 8 characters)"]},
-        )
+    problem = password_problem(new, user.username)
+    if problem:
+        raise ApiError("validation_error", _("新密码不符合要求"), 422, fields={"new_password": [problem]})
     if new == current:
         raise ApiError(
             "validation_error",

@@ -177,8 +177,9 @@ def test_guessing_the_current_password_is_limited_like_logins(client):
     assert login(client, "officer_hka1", PASSWORD).status_code == 429  # the same secret, the same count
 
 
-@pytest.mark.parametrize("new_password", ["short", PASSWORD])
-def test_password_change_refuses_a_short_or_unchanged_new_password(client, new_password):
+@pytest.mark.parametrize("new_password", ["short", PASSWORD, "12345678", "password-only", "Officer_HKA1-2026"])
+def test_password_change_refuses_a_weak_or_unchanged_new_password(client, new_password):
+    """Too short, unchanged, digits or letters only, or containing the user name."""
     token = token_of(client, "officer_hka1")
     response = client.post(
         "/api/v1/auth/password",

@@ -25,6 +25,14 @@ def test_create_admin_makes_a_user_who_can_log_in(fresh):
     assert login.get_json()["user"]["roles"] == ["admin"]
 
 
+def test_create_admin_refuses_a_weak_password(fresh):
+    result = fresh.test_cli_runner().invoke(args=["create-admin", "root3", "--password", "12345678"])
+    assert result.exit_code != 0
+    assert "letters and digits" in result.output
+    login = fresh.test_client().post("/api/v1/auth/login", json={"username": "root3", "password": "12345678"})
+    assert login.status_code == 401
+
+
 def test_process_deploy_is_idempotent(fresh):
     from app.extensions import db
     from app.models import ProcessDefinition

@@ -90,12 +90,22 @@ def _file_name(sent: str | None) -> str:
 
 @blp.route("/processes/<key>/versions/<int(max=2147483647):version>/diagram")
 @blp.alt_response(
-    200, schema={"type": "string"}, content_type="application/xml", description="the deployed BPMN XML", success=True
+    200,
+    schema={"type": "string"},
+    content_type="application/xml",
+    description="the deployed BPMN XML (for a decision's key, its DMN XML)",
+    success=True,
 )
 @requires("process.view")
 def diagram(key: str, version: int):  # type: ignore[no-untyped-def]
-    """The BPMN XML of a deployed version."""
-    row = services.get_version("process", key, version)
+    """The BPMN XML of a deployed version; `GET /processes` lists decisions beside the
+    processes, so a decision's key answers its DMN XML (a process of the same key first)."""
+    try:
+        row = services.get_version("process", key, version)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        row = services.get_version("decision", key, version)
     response = Response(row.source, mimetype="application/xml")
     # Uploaded XML is served as data, never as a document that could run script here.
     response.headers["X-Content-Type-Options"] = "nosniff"

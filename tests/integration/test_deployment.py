@@ -230,6 +230,15 @@ def test_diagram_returns_the_deployed_bpmn_xml(api):
     assert response.get_data(as_text=True) == LIFECYCLE
 
 
+def test_every_listed_version_has_its_file_at_the_diagram_path(api):
+    """`GET /processes` lists decisions too: each item's path answers its own XML."""
+    for item in api.get("analyst", "/api/v1/processes?per_page=200").get_json()["items"]:
+        response = api.get("analyst", f"/api/v1/processes/{item['key']}/versions/{item['version']}/diagram")
+        assert response.status_code == 200, item
+        namespace = "https://www.omg.org/spec/DMN/" if item["kind"] == "decision" else "http://www.omg.org/spec/BPMN/"
+        assert namespace in response.get_data(as_text=True)[:600], item
+
+
 def test_diagram_of_an_unknown_version_is_not_found(api):
     assert api.get("analyst", "/api/v1/processes/loan_lifecycle/versions/9/diagram").status_code == 404
 

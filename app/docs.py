@@ -86,6 +86,7 @@ class ApprovalDoc(_Doc):
     amount = _money("null on a rejection", allow_none=True)
     term_months = fields.Integer(allow_none=True, metadata={"description": "null on a rejection"})
     comment = fields.String()
+    answered_at = _time()
 
 
 class DecisionDoc(_Doc):
@@ -122,6 +123,11 @@ class AttachmentDoc(_Doc):
     filename = fields.String()
 
 
+class ListedAttachmentDoc(AttachmentDoc):
+    uploaded_by_id = fields.Integer(required=True)
+    uploaded_at = _time()
+
+
 class ApplicationDetailDoc(ApplicationItemDoc):
     region_id = fields.Integer()
     product_code = fields.String()
@@ -141,7 +147,7 @@ class ApplicationDetailDoc(ApplicationItemDoc):
     applicant = fields.Nested(MaskedPersonDoc, metadata={"description": "contact given with this application"})
     visit = fields.Dict(allow_none=True)
     materials = fields.Dict(allow_none=True)
-    attachments = fields.List(fields.Nested(AttachmentDoc))
+    attachments = fields.List(fields.Nested(ListedAttachmentDoc))
     process_instance_id = fields.Integer(allow_none=True)
     loan_id = fields.Integer(allow_none=True, required=True)
 

@@ -133,13 +133,15 @@ _VIEW_BY_ID = Hot(_VIEW.where(_APPLICATIONS.c.id == bindparam("id_")))
 # Beside the application row, its detail shows three short lists: each approver's answer,
 # the stage history and the attachments. They come back as one UNION ALL (one statement),
 # each row tagged with its list and put back into shape in `_detail_lists`.
-_KIND, _ORDER, _N1, _N2, _T1, _T2, _T3, _AT, _DATA = "kind", "ord", "n1", "n2", "t1", "t2", "t3", "at", "data"
+_KIND, _ORDER, _N1, _N2, _N3 = "kind", "ord", "n1", "n2", "n3"
+_T1, _T2, _T3, _AT, _DATA = "t1", "t2", "t3", "at", "data"
 
 
 def _branch(kind: str, order: Any, table: Any, where: Any, **values: Any) -> Any:
     types = {
         _N1: Integer(),
         _N2: Integer(),
+        _N3: Integer(),
         _T1: String(),
         _T2: String(),
         _T3: String(),
@@ -164,6 +166,7 @@ _DETAIL_LISTS = Hot(
                 _TASK_ROWS.c.status == "completed",
             ),
             n1=_TASK_ROWS.c.completed_by_id,
+            at=_TASK_ROWS.c.completed_at,
             data=_TASK_ROWS.c.form_data,
         ),
         _branch(
@@ -182,6 +185,8 @@ _DETAIL_LISTS = Hot(
             (_ATTACHMENTS.c.application_id == _APPLICATION_ID,),
             n1=_ATTACHMENTS.c.id,
             n2=_ATTACHMENTS.c.size,
+            n3=_ATTACHMENTS.c.uploaded_by_id,
+            at=_ATTACHMENTS.c.created_at,
             t1=_ATTACHMENTS.c.sha256,
             t2=_ATTACHMENTS.c.content_type,
             t3=_ATTACHMENTS.c.filename,
@@ -197,16 +202,28 @@ class _DetailLists:
     attachments: list[SimpleNamespace]
 
 
+def _iso(moment: Any) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
 def _detail_lists(application_id: int) -> _DetailLists:
     lists = _DetailLists([], [], [])
     for row in _DETAIL_LISTS.execute({"application_id_": application_id}).all():
         if row.kind == "answer":
-            lists.answers.append({**(row.data or {}), "approver_id": row.n1})
+            lists.answers.append({**(row.data or {}), "approver_id": row.n1, "answered_at": _iso(row.at)})
         elif row.kind == "stage":
             lists.history.append(SimpleNamespace(stage=row.t1, actor_id=row.n1, at=row.at))
         else:
             lists.attachments.append(
-                SimpleNamespace(id=row.n1, sha256=row.t1, content_type=row.t2, size=row.n2, filename=row.t3)
+                SimpleNamespace(
+                    id=row.n1,
+                    sha256=row.t1,
+                    content_type=row.t2,
+                    size=row.n2,
+                    filename=row.t3,
+                    uploaded_by_id=row.n3,
+                    uploaded_at=_iso(row.at),
+                )
             )
     return lists
 
@@ -265,7 +282,7 @@ def application_detail(application: Any, who: Caller, full: bool = False) -> dic
             {"stage": entry.stage, "actor_id": entry.actor_id, "at": entry.at.isoformat()} for entry in history
         ],
         "approvals": [
-            {k: item.get(k) for k in ("approver_id", "decision", "amount", "term_months", "comment")}
+            {k: item.get(k) for k in ("approver_id", "decision", "amount", "term_months", "comment", "answered_at")}
             for item in visible_approvals(application, who, approvals)
         ],
         "visit": data.get("onsite_visit"),  # the officer's on-site record (F3/F4)
@@ -273,7 +290,15 @@ def application_detail(application: Any, who: Caller, full: bool = False) -> dic
         "committee": {"meeting": data.get("register_committee")} if mode == "committee" else None,
         "credit_report": _credit_report(data),
         "attachments": [
-            {"id": a.id, "sha256": a.sha256, "content_type": a.content_type, "size": a.size, "filename": a.filename}
+            {
+                "id": a.id,
+                "sha256": a.sha256,
+                "content_type": a.content_type,
+                "size": a.size,
+                "filename": a.filename,
+                "uploaded_by_id": a.uploaded_by_id,
+                "uploaded_at": a.uploaded_at,
+            }
             for a in attachments
         ],
         "loan_id": application.loan_id,

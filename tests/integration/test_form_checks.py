@@ -313,3 +313,19 @@ def test_a_term_out_of_range_is_told_the_product_s_range_whatever_the_value(api)
     assert response.status_code == 422
     message = response.get_json()["error"]["fields"]["term_months"][0]
     assert message == "须不小于 1 (must be at least 1)", message
+
+
+def test_the_detail_says_who_uploaded_each_attachment_and_when_each_approver_answered(api):
+    """Uploads stay open while approvers decide: an approver can tell what was added after
+    another answered by the times."""
+    no, upload = _visited_with_photo(api, "", "id.png")
+    photo = upload.get_json()["id"]
+    assert api.complete("officer_hka1", no, "collect_materials", {"attachments": [photo]}).status_code == 200
+    assert api.approve("approver1", no, "approve", "100000", 12).status_code == 200
+    detail = api.application("lead_hka", no)
+    (listed,) = detail["attachments"]
+    assert listed["uploaded_by_id"] == api.user_id("officer_hka1")
+    (answer,) = detail["approvals"]
+    uploaded, answered = (datetime.fromisoformat(t) for t in (listed["uploaded_at"], answer["answered_at"]))
+    assert uploaded.tzinfo is not None and answered.tzinfo is not None
+    assert uploaded <= answered

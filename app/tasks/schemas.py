@@ -138,10 +138,22 @@ class FormSchema(_KeepUndeclared):
     fields_ = fields.List(fields.Nested(FormFieldSchema), data_key="fields", attribute="fields")
 
 
+class AssignmentSchema(Schema):
+    action = fields.String(required=True, metadata={"description": "assign | claim | unclaim"})
+    by_id = fields.Integer(required=True, allow_none=True)
+    assignee_id = fields.Integer(required=True, allow_none=True, metadata={"description": "who holds it after"})
+    previous_assignee_id = fields.Integer(required=True, allow_none=True)
+    at = fields.String(required=True, metadata={"format": "date-time"})
+
+
 class TaskDetailSchema(TaskSchema):
     form = fields.Nested(FormSchema)
     data = fields.Dict()
     may_complete = fields.Boolean()
+    assignments = fields.List(
+        fields.Nested(AssignmentSchema),
+        metadata={"description": "who held the task: each assignment by a lead, claim and unclaim, oldest first"},
+    )
 
 
 class AssignArgs(Schema):

@@ -20,7 +20,7 @@ from app.auth.permissions import Caller, load_profile, one_of, row_in_scope, sco
 from app.errors import ApiError, not_found
 from app.extensions import db
 from app.fastsql import Hot
-from app.models import Application, HumanTask, LoanProduct, Role, User
+from app.models import Application, AuditLog, HumanTask, LoanProduct, Role, User
 from app.models.base import utcnow
 from app.requestctx import is_internal_client
 from app.schemas import jsonable
@@ -348,7 +348,7 @@ def _target_of(task: TaskRow, user_id: int) -> Caller:
     if target is None or not target.active:
         raise ApiError(
             "validation_error",
-            _("只能分配给本团队成员"),
+            _("分配对象不存在或已停用"),
             422,
             fields={"user_id": ["用户不存在或已停用 (no such active user)"]},
         )
@@ -372,6 +372,13 @@ def assign(task_id: int, who: Caller, user_id: int) -> TaskRow:
     target = _target_of(task, user_id)
     if task.candidate_role:
         if not _candidate_ok(target, task.candidate_role, task.team_id, task.region_id):
+            if task.candidate_role in target.roles:  # the role, but for another team or region
+                raise ApiError(
+                    "validation_error",
+                    _("只能分配给本团队成员"),
+                    422,
+                    fields={"user_id": ["不是本任务所属团队的成员 (not a member of this task's team)"]},
+                )
             raise ApiError(
                 "validation_error",
                 _("该成员没有此任务所需的角色"),
@@ -469,7 +476,43 @@ def task_detail(task: TaskRow, who: Caller) -> dict[str, Any]:
         "form": handler.describe(data) if handler else {"fields": []},
         "data": jsonable(needs),
         "may_complete": task.status == "open" and _may_perform(task, who) and not _outside_network(task),
+        "assignments": assignment_trail(task.id),
     }
+
+
+_TRAIL_ACTIONS = ("task.assign", "task.claim", "task.unclaim")
+
+
+def assignment_trail(task_id: int) -> list[dict[str, Any]]:
+    """Who held the task, from the audit log: each assignment by a lead, claim and
+    unclaim, with who did it and when (the inbox row keeps only the current holder)."""
+    rows = db.session.execute(
+        select(AuditLog.action, AuditLog.actor_id, AuditLog.before, AuditLog.after, AuditLog.at)
+        .where(
+            AuditLog.object_type == "task",
+            AuditLog.object_id == str(task_id),
+            AuditLog.action.in_(_TRAIL_ACTIONS),
+            AuditLog.outcome == "ok",
+        )
+        .order_by(AuditLog.id)
+    ).all()
+    trail = []
+    for action, actor_id, before, after, at in rows:
+        kind = action.removeprefix("task.")
+        if kind == "assign":
+            assignee, previous = (after or {}).get("assignee_id"), (before or {}).get("assignee_id")
+        else:  # a claim takes the task, an unclaim gives it back
+            assignee, previous = (actor_id, None) if kind == "claim" else (None, actor_id)
+        trail.append(
+            {
+                "action": kind,
+                "by_id": actor_id,
+                "assignee_id": assignee,
+                "previous_assignee_id": previous,
+                "at": at.isoformat(),
+            }
+        )
+    return trail
 
 
 ESCALATED_PRIORITY = 90

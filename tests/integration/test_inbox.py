@@ -147,6 +147,37 @@ def test_lead_reassigns_a_visit_to_another_officer_of_the_team(api):
     assert keys_for(tasks(api, "officer_hka2", "mine"), no) == ["collect_materials"]
     assert api.get("officer_hka2", f"/api/v1/applications/{no}").status_code == 200
     assert api.get("officer_hka1", f"/api/v1/applications/{no}").status_code == 404
+    trail = api.get("lead_hka", f"/api/v1/tasks/{visit['id']}").get_json()["assignments"]
+    officers = api.user_id("officer_hka1"), api.user_id("officer_hka2")
+    assert [(a["action"], a["by_id"], a["previous_assignee_id"], a["assignee_id"]) for a in trail] == [
+        ("assign", api.user_id("lead_hka"), *officers)
+    ]
+
+
+def test_a_task_shows_who_claimed_and_gave_it_back(api):
+    no = api.submit(region="HK")
+    task = api.task("lead_hka", no, "assign_officer", "candidate")
+    assert api.post("lead_hka", f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    assert api.post("lead_hka", f"/api/v1/tasks/{task['id']}/unclaim").status_code == 200
+    trail = api.get("lead_hka", f"/api/v1/tasks/{task['id']}").get_json()["assignments"]
+    lead = api.user_id("lead_hka")
+    assert [(a["action"], a["assignee_id"], a["previous_assignee_id"]) for a in trail] == [
+        ("claim", lead, None),
+        ("unclaim", None, lead),
+    ]
+    assert all(a["at"].endswith("+00:00") for a in trail)
+
+
+def test_an_assignment_refusal_says_what_is_wrong_with_the_member(api):
+    no = api.submit(region="HK")
+    task = api.task("lead_hka", no, "assign_officer", "candidate")
+    path = f"/api/v1/tasks/{task['id']}/assign"
+    other_team = api.post("lead_hka", path, json={"user_id": api.user_id("lead_sya")}).get_json()["error"]
+    assert other_team["fields"]["user_id"] == ["不是本任务所属团队的成员 (not a member of this task's team)"]
+    no_role = api.post("lead_hka", path, json={"user_id": api.user_id("officer_hka1")}).get_json()["error"]
+    assert no_role["message"] == "该成员没有此任务所需的角色"
+    unknown = api.post("lead_hka", path, json={"user_id": 99999}).get_json()["error"]
+    assert unknown["message"] == "分配对象不存在或已停用"
 
 
 def test_a_named_approvers_task_cannot_be_handed_to_anyone_else(api):

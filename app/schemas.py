@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import Schema, fields, post_load, validate
+from marshmallow import Schema, fields, post_load, pre_load, validate
 
 
 def jsonable(value: Any) -> Any:
@@ -29,6 +29,12 @@ class PageArgs(Schema):
         validate=validate.Range(min=1),
         metadata={"description": f"items per page (default 20); more than {MAX_PER_PAGE} gives {MAX_PER_PAGE}"},
     )
+
+    @pre_load
+    def _empty_is_absent(self, data: Any, **_: Any) -> dict[str, Any]:
+        """`?scope=&page=` (an HTML form's empty inputs) means the defaults, as leaving the
+        parameters out does; the document calls such parameters optional."""
+        return {key: value for key, value in data.items() if value != ""}
 
     @post_load
     def _at_most_a_full_page(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:

@@ -178,3 +178,10 @@ def test_an_unforeseen_uniqueness_race_is_a_409_and_writes_nothing(app, fresh):
         assert response.status_code == 409
         assert response.get_json()["error"]["code"] == "conflict"
         assert db.session.query(AuditLog).count() == before  # rolled back
+
+
+def test_empty_query_parameters_mean_the_defaults(api):
+    plain = api.get("lead_hka", "/api/v1/tasks").get_json()
+    empty = api.get("lead_hka", "/api/v1/tasks?scope=&status=&page=&per_page=")
+    assert empty.status_code == 200, empty.get_json()
+    assert empty.get_json() == plain

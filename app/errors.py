@@ -83,7 +83,8 @@ def _wants_html() -> bool:
 def error_response(status: int, code: str, message: str, fields: dict[str, Any] | None = None, headers=None):  # type: ignore[no-untyped-def]
     """Render one error as JSON (API) or HTML (console pages)."""
     if _wants_html():
-        body = render_template("error.html", status=status, message=message), status
+        shown = english_only(message) if in_english() else message
+        body = render_template("error.html", status=status, message=shown), status
         return (*body, headers or {})
     fields = fields or {}
     if status == 401:  # RFC 9110 §11.6.1: a 401 names the scheme that would be accepted

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
@@ -19,7 +21,7 @@ from app.errors import ApiError
 from app.extensions import db
 from app.hardening import safe_loads
 from app.loans import services as loans
-from app.messages import task_title
+from app.messages import english_only, in_english, task_title
 from app.models import User
 from app.models.base import BEIJING
 from app.tasks import services as tasks
@@ -27,28 +29,46 @@ from app.tasks import services as tasks
 bp = Blueprint("web", __name__)
 
 STAGE_LABELS = {
-    "pending_assignment": "待分配",
-    "onsite_visit": "上门服务",
-    "collecting": "收集上传资料",
-    "approval": "审批",
-    "disbursement": "放款启动",
-    "rejected": "已拒绝",
-    "open": "办理中",
-    "completed": "已完成",
-    "cancelled": "已取消",
+    "pending_assignment": _l("待分配"),
+    "onsite_visit": _l("上门服务"),
+    "collecting": _l("收集上传资料"),
+    "approval": _l("审批"),
+    "disbursement": _l("放款启动"),
+    "rejected": _l("已拒绝"),
+    "open": _l("办理中"),
+    "completed": _l("已完成"),
+    "cancelled": _l("已取消"),
 }
+LANGUAGES = ("zh_CN", "en")  # the console's language switch (`?lang=`), kept in the session
+
+
+@bp.before_request
+def _remember_language() -> None:
+    """`?lang=en` (or `zh_CN`) on a console page switches the console's language for the
+    rest of the session; the API reads Accept-Language and never writes the session."""
+    wanted = request.args.get("lang")
+    if wanted in LANGUAGES:
+        session["lang"] = wanted
+
+
+@bp.app_context_processor
+def _language() -> dict[str, Any]:
+    return {"english": in_english()}
 
 
 @bp.app_template_filter("label")
 def label(code: str | None) -> str:
-    """Chinese label of a stage or task status code (the code itself if unknown)."""
-    return STAGE_LABELS.get(code or "", code or "")
+    """The label of a stage or task status code in the reader's language (the code itself
+    if unknown)."""
+    return str(STAGE_LABELS.get(code or "", code or ""))
 
 
 @bp.app_template_filter("role_name")
 def _role_name(code: str | None) -> str:
-    """A role as its holders know it (团队主管, not team_lead)."""
-    return tasks.role_name(code) if code else ""
+    """A role as its holders know it (团队主管, not team_lead; in English, "team lead")."""
+    if not code:
+        return ""
+    return code.replace("_", " ") if in_english() else tasks.role_name(code)
 
 
 @bp.app_template_filter("task_title")
@@ -90,7 +110,10 @@ def login():  # type: ignore[no-untyped-def]
         # (their server-side session ends) and nothing of theirs, the CSRF token included,
         # carries over — a cookie planted before the login is worth nothing after it.
         auth.end_console_session(session.get(auth.CONSOLE_SESSION_KEY))
+        language = session.get("lang")  # the one thing kept: the page was read in it
         session.clear()
+        if language in LANGUAGES:
+            session["lang"] = language
         login_user(user)
         session[auth.CONSOLE_SESSION_KEY] = auth.open_console_session(user)
         session["csrf_token"] = secrets.token_urlsafe(32)
@@ -119,7 +142,7 @@ def inbox():  # type: ignore[no-untyped-def]
     (`?mine=2&team=3`: every section pages on its own)."""
     who = caller()
     sections = []
-    for scope, title in (("mine", "我的任务"), ("candidate", "待领取"), ("team", "团队任务池")):
+    for scope, title in (("mine", _("我的任务")), ("candidate", _("待领取")), ("team", _("团队任务池"))):
         page = max(1, min(request.args.get(scope, 1, type=int) or 1, 1_000_000))
         items, total = tasks.list_tasks(who, scope, "open", page, INBOX_PAGE)
         pages = max(1, -(-total // INBOX_PAGE))
@@ -134,7 +157,7 @@ def applications():  # type: ignore[no-untyped-def]
     """Applications within the caller's data scope."""
     who = caller()
     if who.scope("application.view") is None:
-        raise ApiError("forbidden", "没有权限", 403)
+        raise ApiError("forbidden", _("没有权限执行此操作"), 403)
     page = max(1, min(request.args.get("page", 1, type=int) or 1, 1_000_000))
     rows, total = loans.list_applications(who, page, APPLICATIONS_PAGE, None)
     pages = max(1, -(-total // APPLICATIONS_PAGE))
@@ -145,18 +168,18 @@ APPLICATIONS_PAGE = 100
 
 
 _LABELS = {
-    "officer_id": "客户经理",
-    "visited_at": "上门时间",
-    "notes": "备注",
-    "customer": "客户信息（JSON）",
-    "attachments": "附件编号（逗号或顿号分隔）",
-    "decision": "意见",
-    "amount": "金额（元）",
-    "term_months": "期限（月）",
-    "comment": "说明",
-    "meeting_at": "会议时间",
-    "members": "参会成员（逗号或顿号分隔）",
-    "minutes": "会议纪要",
+    "officer_id": _l("客户经理"),
+    "visited_at": _l("上门时间"),
+    "notes": _l("备注"),
+    "customer": _l("客户信息（JSON）"),
+    "attachments": _l("附件编号（逗号或顿号分隔）"),
+    "decision": _l("意见"),
+    "amount": _l("金额（元）"),
+    "term_months": _l("期限（月）"),
+    "comment": _l("说明"),
+    "meeting_at": _l("会议时间"),
+    "members": _l("参会成员（逗号或顿号分隔）"),
+    "minutes": _l("会议纪要"),
 }
 
 
@@ -233,19 +256,20 @@ def _error_lines(errors: dict[str, Any], prefix: str = "") -> list[tuple[str, st
     keeps its path, so the reason of a part of an object is shown too."""
     lines: list[tuple[str, str]] = []
     for name, messages in errors.items():
-        part = f"第 {int(name) + 1} 项" if str(name).isdigit() else name  # marshmallow counts list items from 0
-        label = f"{prefix} · {part}" if prefix else ("" if name == "_" else _LABELS.get(name, name))
+        # marshmallow counts list items from 0
+        part = _("第 %(index)d 项", index=int(name) + 1) if str(name).isdigit() else name
+        label = f"{prefix} · {part}" if prefix else ("" if name == "_" else str(_LABELS.get(name, name)))
         if isinstance(messages, dict):
             lines.extend(_error_lines(messages, label))
         elif isinstance(messages, list | tuple):
-            flat = [m for m in messages if isinstance(m, str)]
+            flat = [english_only(m) if in_english() else m for m in messages if isinstance(m, str)]
             nested = [m for m in messages if isinstance(m, dict)]
             if flat:
-                lines.append((label, "；".join(flat)))
+                lines.append((label, ("; " if in_english() else "；").join(flat)))
             for item in nested:
                 lines.extend(_error_lines(item, label))
         else:
-            lines.append((label, str(messages)))
+            lines.append((label, english_only(str(messages)) if in_english() else str(messages)))
     return lines
 
 
@@ -271,7 +295,7 @@ def upload_attachment(task_id: int):  # type: ignore[no-untyped-def]
     who = caller()
     found = tasks.get_visible(task_id, who)
     if not found.application_no:
-        raise ApiError("not_found", "资源不存在", 404)
+        raise ApiError("not_found", _("资源不存在"), 404)
     application = loans.get_application(found.application_no, who, "application.upload")
     try:
         loans.store_attachment(application, loans.single_upload(request.files.getlist("file")), who)

@@ -377,3 +377,45 @@ def test_committee_members_typed_with_the_chinese_list_mark_are_three_members(fr
     record = api.task("lead_sya", no, "record_committee_decision", "candidate")
     page = client.get(f"/tasks/{record['id']}").get_data(as_text=True)
     assert "王委员、李委员、赵委员" in page and "金额按整元向下取整" in page  # the meeting, the rounding
+
+
+CJK = re.compile("[\u4e00-\u9fff]")
+
+
+def test_the_console_speaks_english_when_asked_and_remembers_it(fresh, client):
+    """`?lang=en` on any console page switches the console to English for the session,
+    through the login; `?lang=zh_CN` switches back. Only data (people's names, the
+    applicant's masked name) and the link back to 中文 stay Chinese."""
+    from tests.conftest import VISITED_AT
+
+    login_page = client.get("/login?lang=en").get_data(as_text=True)
+    assert '<html lang="en">' in login_page and "User name" in login_page and "Log in" in login_page
+    assert CJK.findall(login_page.replace("中文", "")) == []
+    console_login(client, "officer_hka1")
+    inbox = client.get("/inbox").get_data(as_text=True)
+    assert "My tasks" in inbox and "To claim" in inbox and "Log out" in inbox
+
+    api = Api(fresh.test_client())
+    no = api.submit()
+    api.complete("lead_hka", no, "assign_officer", {"officer_id": api.user_id("officer_hka1")}, "candidate")
+    api.complete("officer_hka1", no, "onsite_visit", {"visited_at": VISITED_AT, "notes": ""})
+    task = api.task("officer_hka1", no, "collect_materials")
+    page = client.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    for text in ("Collect and upload materials", "Application no.", "Customer details (JSON)", "Submit", "Upload"):
+        assert text in page, text
+    refused = client.post(f"/tasks/{task['id']}", data={"csrf_token": csrf_token(client), "attachments": "x"})
+    assert refused.status_code == 422
+    assert "Attachment numbers (separated by commas)" in refused.get_data(as_text=True)
+
+    assert "我的任务" in client.get("/inbox?lang=zh_CN").get_data(as_text=True)
+    assert "我的任务" in client.get("/inbox").get_data(as_text=True)
+
+
+def test_an_approver_reads_the_decision_choices_in_english(fresh, client):
+    api = Api(fresh.test_client())
+    no = api.submit()
+    api.to_approval(no)
+    client.get("/login?lang=en")
+    console_login(client, "approver1")
+    page = client.get(f"/tasks/{api.task('approver1', no, 'approve')['id']}").get_data(as_text=True)
+    assert ">Approve</option>" in page and ">Reject</option>" in page

@@ -1,4 +1,5 @@
-"""Every message the code passes to gettext has its English text (English on request)."""
+"""Every message the code and the console's templates pass to gettext has its English text
+(English on request)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ def test_every_gettext_message_has_an_english_translation():
     used = {
         message
         for _file, _line, message, _comments, _context in extract_from_dir(
-            ROOT / "app", method_map=[("**.py", "python")], keywords=KEYWORDS
+            ROOT / "app",
+            method_map=[("**.py", "python"), ("**/templates/**.html", "jinja2")],
+            keywords=KEYWORDS,
         )
         if isinstance(message, str) and message
     }

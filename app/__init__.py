@@ -151,7 +151,9 @@ def _select_locale() -> Locale:
     wanted = request.args.get("lang") or session.get("lang")
     if wanted in _LOCALES:
         return _LOCALES[wanted]
-    for language, _quality in request.accept_languages:  # most preferred first
+    for language, quality in request.accept_languages:  # most preferred first
+        if quality <= 0:  # `en;q=0`: not acceptable
+            continue
         primary = language.split("-", 1)[0].split("_", 1)[0].lower()
         if primary in ("en", "zh"):  # `en-US, zh-CN;q=0.9` is English, whatever the region
             return _LOCALES["en" if primary == "en" else "zh_CN"]

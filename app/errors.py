@@ -95,6 +95,11 @@ def error_response(status: int, code: str, message: str, fields: dict[str, Any] 
     return jsonify(error=payload), status, headers or {}
 
 
+def _unique_violation(err: IntegrityError) -> bool:
+    """A duplicate key: SQLSTATE 23505 on PostgreSQL, SQLite's "UNIQUE constraint failed"."""
+    return getattr(err.orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(err.orig)
+
+
 def _flatten_webargs(messages: Any) -> dict[str, Any]:
     """webargs nests messages per location (`{"json": {...}}`); clients want the fields."""
     if isinstance(messages, dict):
@@ -153,9 +158,12 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(IntegrityError)
     def _conflicting_write(err: IntegrityError):  # type: ignore[no-untyped-def]
-        """A uniqueness or reference check the database made and the code did not foresee
-        (two requests racing for the same row): nothing was written, and the client may
-        retry — a 409, not a 500. Races the code knows of are answered where they happen."""
+        """A uniqueness check the database made and the code did not foresee (two requests
+        racing for the same row): nothing was written, and the client may retry — a 409,
+        not a 500. Races the code knows of are answered where they happen; any other
+        integrity failure (NOT NULL, a reference, a CHECK) is a bug and stays a 500."""
+        if not _unique_violation(err):
+            return _unexpected(err)
         db.session.rollback()
         log.warning("conflicting write on %s %s: %s", request.method, request.path, err.orig)
         return error_response(409, "conflict", _("数据已被其他请求修改，请刷新后重试"))

@@ -22,19 +22,22 @@ def jsonable(value: Any) -> Any:
 MAX_PER_PAGE = 200
 
 
-class PageArgs(Schema):
+class QueryArgs(Schema):
+    """Query parameters: `?scope=&page=` (an HTML form's empty inputs) means the defaults,
+    as leaving the parameters out does; the document calls such parameters optional."""
+
+    @pre_load
+    def _empty_is_absent(self, data: Any, **_: Any) -> dict[str, Any]:
+        return {key: value for key, value in data.items() if value != ""}
+
+
+class PageArgs(QueryArgs):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(
         load_default=20,
         validate=validate.Range(min=1),
         metadata={"description": f"items per page (default 20); more than {MAX_PER_PAGE} gives {MAX_PER_PAGE}"},
     )
-
-    @pre_load
-    def _empty_is_absent(self, data: Any, **_: Any) -> dict[str, Any]:
-        """`?scope=&page=` (an HTML form's empty inputs) means the defaults, as leaving the
-        parameters out does; the document calls such parameters optional."""
-        return {key: value for key, value in data.items() if value != ""}
 
     @post_load
     def _at_most_a_full_page(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -69,7 +72,7 @@ def full_flag() -> fields.Boolean:
     )
 
 
-class RevealArgs(Schema):
+class RevealArgs(QueryArgs):
     full = full_flag()
 
 

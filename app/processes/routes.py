@@ -105,7 +105,10 @@ def diagram(key: str, version: int):  # type: ignore[no-untyped-def]
     except ApiError as exc:
         if exc.status != 404:
             raise
-        row = services.get_version("decision", key, version)
+        try:
+            row = services.get_version("decision", key, version)
+        except ApiError:
+            raise exc from None  # neither: the process's 404
     response = Response(row.source, mimetype="application/xml")
     # Uploaded XML is served as data, never as a document that could run script here.
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -32,7 +32,7 @@ STAGE_LABELS = {
     "pending_assignment": _l("待分配"),
     "onsite_visit": _l("上门服务"),
     "collecting": _l("收集上传资料"),
-    "approval": _l("审批"),
+    "approval": _l("审批中"),  # not the task's name 审批 (Approve): the stage (Approval)
     "disbursement": _l("放款启动"),
     "rejected": _l("已拒绝"),
     "open": _l("办理中"),

@@ -17,6 +17,13 @@ depends_on = None
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        # Every write request adds an audit row: build the index without blocking them.
+        with op.get_context().autocommit_block():
+            op.create_index(
+                "ix_audit_log_object", "audit_log", ["object_type", "object_id"], postgresql_concurrently=True
+            )
+        return
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.create_index("ix_audit_log_object", ["object_type", "object_id"], unique=False)
 

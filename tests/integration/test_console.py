@@ -419,3 +419,4 @@ def test_an_approver_reads_the_decision_choices_in_english(fresh, client):
     console_login(client, "approver1")
     page = client.get(f"/tasks/{api.task('approver1', no, 'approve')['id']}").get_data(as_text=True)
     assert ">Approve</option>" in page and ">Reject</option>" in page
+    assert "<th>Stage</th><td>Approval</td>" in page  # the stage, not the task's name

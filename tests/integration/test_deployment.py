@@ -240,7 +240,9 @@ def test_every_listed_version_has_its_file_at_the_diagram_path(api):
 
 
 def test_diagram_of_an_unknown_version_is_not_found(api):
-    assert api.get("analyst", "/api/v1/processes/loan_lifecycle/versions/9/diagram").status_code == 404
+    response = api.get("analyst", "/api/v1/processes/loan_lifecycle/versions/9/diagram")
+    assert response.status_code == 404
+    assert "(process)" in response.get_json()["error"]["message"]
 
 
 LOAN_TERM = (ROOT / "rules" / "loan_term.dmn").read_text(encoding="utf-8")

@@ -119,6 +119,7 @@ def test_task_titles_and_the_credit_report_message_follow_the_reader_s_language(
         ("zh-TW", False),
         ("fr", False),
         ("*", False),
+        ("en;q=0, zh-CN;q=0.5", False),  # q=0: not acceptable at all
     ],
 )
 def test_the_most_preferred_known_language_wins(client, accept, english):

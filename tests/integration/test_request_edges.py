@@ -160,7 +160,12 @@ def test_an_absurd_term_is_refused_by_the_evaluation(api):
     assert api.post("analyst", "/api/v1/decisions/loan_term/evaluate", json={"terms": [12, 600]}).status_code == 200
 
 
-def test_an_unforeseen_uniqueness_race_is_a_409_and_writes_nothing(app, fresh):
+class _Sqlstate(Exception):
+    sqlstate = "23505"  # as psycopg's UniqueViolation carries it
+
+
+@pytest.mark.parametrize("orig", [_Sqlstate("duplicate key value"), Exception("UNIQUE constraint failed: x.y")])
+def test_an_unforeseen_uniqueness_race_is_a_409_and_writes_nothing(fresh, orig):
     """The database refusing a duplicate that two requests raced to write is the client's
     conflict to retry, not a server failure."""
     from sqlalchemy.exc import IntegrityError
@@ -172,12 +177,20 @@ def test_an_unforeseen_uniqueness_race_is_a_409_and_writes_nothing(app, fresh):
         before = db.session.query(AuditLog).count()
         db.session.add(AuditLog(action="race.test", outcome="ok"))
         db.session.flush()
-        response = fresh.make_response(
-            fresh.handle_user_exception(IntegrityError("INSERT …", {}, Exception("duplicate key")))
-        )
+        response = fresh.make_response(fresh.handle_user_exception(IntegrityError("INSERT …", {}, orig)))
         assert response.status_code == 409
         assert response.get_json()["error"]["code"] == "conflict"
         assert db.session.query(AuditLog).count() == before  # rolled back
+
+
+def test_any_other_integrity_failure_stays_a_500_for_the_monitoring(fresh):
+    """A NOT NULL or reference failure is a bug: retrying would not help."""
+    from sqlalchemy.exc import IntegrityError
+
+    with fresh.test_request_context("/api/v1/anything", method="POST"):
+        orig = Exception("NOT NULL constraint failed: audit_log.action")
+        response = fresh.make_response(fresh.handle_user_exception(IntegrityError("INSERT …", {}, orig)))
+        assert response.status_code == 500
 
 
 def test_empty_query_parameters_mean_the_defaults(api):
@@ -185,3 +198,5 @@ def test_empty_query_parameters_mean_the_defaults(api):
     empty = api.get("lead_hka", "/api/v1/tasks?scope=&status=&page=&per_page=")
     assert empty.status_code == 200, empty.get_json()
     assert empty.get_json() == plain
+    no = api.submit()
+    assert api.get("gm", f"/api/v1/applications/{no}?full=").get_json()["customer"]["masked"] is True

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
-from app.messages import english_messages, english_only, in_english
+from app.messages import chinese_only, english_messages, english_only, in_english
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,11 @@ def _wants_html() -> bool:
 def error_response(status: int, code: str, message: str, fields: dict[str, Any] | None = None, headers=None):  # type: ignore[no-untyped-def]
     """Render one error as JSON (API) or HTML (console pages)."""
     if _wants_html():
-        shown = english_only(message) if in_english() else message
-        body = render_template("error.html", status=status, message=shown), status
+        from flask_login import current_user
+
+        shown = english_only(message) if in_english() else chinese_only(message)
+        user = current_user if current_user.is_authenticated else None  # the menu, to get back
+        body = render_template("error.html", status=status, message=shown, user=user), status
         return (*body, headers or {})
     fields = fields or {}
     if status == 401:  # RFC 9110 §11.6.1: a 401 names the scheme that would be accepted

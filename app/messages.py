@@ -39,13 +39,10 @@ def _closing(text: str, start: int) -> int:
     return -1
 
 
-def english_only(text: str) -> str:
-    """The English of a "中文 (English)" message; the text unchanged when it is not made of
-    such pairs (or when any Chinese would be left over)."""
-    if not _CHINESE.search(text):
-        return text
-    out: list[str] = []
-    neutral: list[str] = []  # the text kept around the pairs: no Chinese may be left in it
+def _pairs(text: str) -> list[tuple[int, int, int, int]]:
+    """The "中文 (English)" pairs of a message, in order: (where the text not yet copied
+    starts, where the neutral text before the Chinese ends, the " (" and the closing ")")."""
+    pairs = []
     segment = 0  # where the text not yet copied starts
     search = 0
     while (opening := text.find(" (", search)) != -1:
@@ -63,12 +60,40 @@ def english_only(text: str) -> str:
             continue
         separators = list(_SEPARATORS.finditer(text, segment, chinese.start()))
         keep = separators[-1].end() if separators else segment  # neutral text before the Chinese
-        out.append(text[segment:keep] + english)
-        neutral.append(text[segment:keep])
+        pairs.append((segment, keep, opening, closing))
         segment = search = closing + 1
-    out.append(text[segment:])
-    neutral.append(text[segment:])
+    return pairs
+
+
+def english_only(text: str) -> str:
+    """The English of a "中文 (English)" message; the text unchanged when it is not made of
+    such pairs (or when any Chinese would be left over)."""
+    if not _CHINESE.search(text):
+        return text
+    out: list[str] = []
+    neutral: list[str] = []  # the text kept around the pairs: no Chinese may be left in it
+    end = 0
+    for segment, keep, opening, closing in _pairs(text):
+        out.append(text[segment:keep] + text[opening + 2 : closing])
+        neutral.append(text[segment:keep])
+        end = closing + 1
+    out.append(text[end:])
+    neutral.append(text[end:])
     return text if any(_CHINESE.search(part) for part in neutral) else "".join(out)
+
+
+def chinese_only(text: str) -> str:
+    """The Chinese of a "中文 (English)" message, for a Chinese page (the console): the
+    English in brackets after each Chinese part is left out."""
+    if not _CHINESE.search(text):
+        return text
+    out: list[str] = []
+    end = 0
+    for segment, _keep, opening, closing in _pairs(text):
+        out.append(text[segment:opening])
+        end = closing + 1
+    out.append(text[end:])
+    return "".join(out)
 
 
 def english_messages(value: Any) -> Any:

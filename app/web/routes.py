@@ -21,7 +21,7 @@ from app.errors import ApiError
 from app.extensions import db
 from app.hardening import safe_loads
 from app.loans import services as loans
-from app.messages import english_only, in_english, task_title
+from app.messages import chinese_only, english_only, in_english, task_title
 from app.models import User
 from app.models.base import BEIJING
 from app.tasks import services as tasks
@@ -53,7 +53,52 @@ def _remember_language() -> None:
 
 @bp.app_context_processor
 def _language() -> dict[str, Any]:
-    return {"english": in_english()}
+    return {"english": in_english(), "other_language_url": _other_language_url()}
+
+
+def _other_language_url() -> str:
+    """This page in the other language. A page answering a form post (an error shown after
+    an upload or a completion) switches on the page the form belongs to: the post's own
+    address answers no GET."""
+    other = "zh_CN" if in_english() else "en"
+    endpoint, view_args = request.endpoint, dict(request.view_args or {})
+    if endpoint == "web.upload_attachment":
+        endpoint = "web.task"
+    if endpoint is None or not endpoint.startswith("web.") or endpoint == "web.logout":
+        return f"?lang={other}"  # an error page outside the console's routes: the same address
+    args = {**request.args.to_dict(), "lang": other} if request.method == "GET" else {"lang": other}
+    return url_for(endpoint, **view_args, **args)
+
+
+@bp.after_request
+def _not_kept_by_the_browser(response: Any) -> Any:
+    """Console pages show customers and decisions: on a shared branch PC, Back after a
+    logout must not bring the last user's pages out of the browser's cache."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+@bp.app_template_filter("when")
+def _when(value: Any) -> Any:
+    """An ISO time stored in a form (`visited_at`, `meeting_at`) as the rest of the page
+    shows times: Beijing time, to the minute; anything else as it is."""
+    if isinstance(value, str) and _ISO_TIME.match(value):
+        try:
+            return beijing(datetime.fromisoformat(value))
+        except ValueError:
+            return value
+    return value
+
+
+@bp.app_template_filter("reader")
+def _reader(message: Any) -> Any:
+    """A "中文 (English)" message in the page's language alone."""
+    if not isinstance(message, str):
+        return message
+    return english_only(message) if in_english() else chinese_only(message)
 
 
 @bp.app_template_filter("label")
@@ -105,7 +150,7 @@ def login():  # type: ignore[no-untyped-def]
             user = auth.authenticate(request.form.get("username", ""), request.form.get("password", ""))
         except ApiError as exc:
             error, status = exc.message, exc.status
-            return render_template("login.html", error=error), status
+            return render_template("login.html", error=error, username=request.form.get("username", "")), status
         # A new session for a new login: whoever used this browser before is logged out
         # (their server-side session ends) and nothing of theirs, the CSRF token included,
         # carries over — a cookie planted before the login is worth nothing after it.
@@ -180,6 +225,7 @@ _LABELS = {
     "meeting_at": _l("会议时间"),
     "members": _l("参会成员（逗号或顿号分隔）"),
     "minutes": _l("会议纪要"),
+    "file": _l("文件"),
 }
 
 
@@ -262,14 +308,14 @@ def _error_lines(errors: dict[str, Any], prefix: str = "") -> list[tuple[str, st
         if isinstance(messages, dict):
             lines.extend(_error_lines(messages, label))
         elif isinstance(messages, list | tuple):
-            flat = [english_only(m) if in_english() else m for m in messages if isinstance(m, str)]
+            flat = [_reader(m) for m in messages if isinstance(m, str)]
             nested = [m for m in messages if isinstance(m, dict)]
             if flat:
                 lines.append((label, ("; " if in_english() else "；").join(flat)))
             for item in nested:
                 lines.extend(_error_lines(item, label))
         else:
-            lines.append((label, english_only(str(messages)) if in_english() else str(messages)))
+            lines.append((label, _reader(str(messages))))
     return lines
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import pytest
 
+from app.models.base import BEIJING
 from tests.conftest import Api
 
 CSRF_FIELD = re.compile(r'name="csrf_token"\s+value="([^"]+)"')
@@ -420,3 +422,49 @@ def test_an_approver_reads_the_decision_choices_in_english(fresh, client):
     page = client.get(f"/tasks/{api.task('approver1', no, 'approve')['id']}").get_data(as_text=True)
     assert ">Approve</option>" in page and ">Reject</option>" in page
     assert "<th>Stage</th><td>Approval</td>" in page  # the stage, not the task's name
+
+
+def test_console_pages_are_not_kept_by_the_browser(client):
+    console_login(client, "lead_hka")
+    for path in ("/inbox", "/applications", "/login"):
+        assert client.get(path).headers["Cache-Control"] == "no-store", path
+
+
+def test_the_language_link_after_a_refused_upload_leads_to_the_task_page(fresh, client):
+    from io import BytesIO
+
+    _api, task = _collection_in_the_console(fresh, client)
+    refused = client.post(
+        f"/tasks/{task['id']}/attachments",
+        data={"csrf_token": csrf_token(client), "file": (BytesIO(b"not a photo"), "a.txt")},
+        content_type="multipart/form-data",
+    )
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    assert f'href="/tasks/{task["id"]}?lang=en"' in page
+    assert client.get(f"/tasks/{task['id']}?lang=en").status_code == 200
+    assert "(" not in re.search(r'<div class="error">(.*?)</div>', page, re.S).group(1)  # Chinese alone
+
+
+def test_a_wrong_password_keeps_the_user_name_and_speaks_one_language(client):
+    token = csrf_token(client)
+    page = client.post("/login", data={"username": "lead_hka", "password": "nope", "csrf_token": token})
+    text = page.get_data(as_text=True)
+    assert 'value="lead_hka"' in text
+    assert "用户名或密码错误" in text and "Wrong" not in text
+
+
+def test_an_error_page_keeps_the_menu_for_a_logged_in_user(client):
+    console_login(client, "lead_hka")
+    page = client.get("/tasks/987654").get_data(as_text=True)
+    assert 'action="/logout"' in page and 'href="/inbox"' in page
+
+
+def test_times_registered_in_forms_read_like_every_other_time_on_the_page(fresh, client):
+    from tests.conftest import VISITED_AT
+
+    _api, task = _collection_in_the_console(fresh, client)
+    page = client.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    shown = datetime.fromisoformat(VISITED_AT).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+    assert f'<td colspan="3">{shown} ' in page
+    assert VISITED_AT not in page

@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.messages import english_only
+from app.messages import chinese_only, english_only
 
 
 @pytest.mark.parametrize(
@@ -67,3 +67,22 @@ def test_range_messages_keep_english_words_out_of_the_chinese_part(bounds, value
     with pytest.raises(ValidationError) as raised:
         validate.Range(**bounds)(value)
     assert raised.value.messages == [expected]
+
+
+@pytest.mark.parametrize(
+    ("text", "chinese"),
+    [
+        ("须为整数 (not a valid integer)", "须为整数"),
+        ("item 2: 须为整数 (not a valid integer)", "item 2: 须为整数"),
+        ("征信报告暂不可用：未配置征信系统 (credit report unavailable)", "征信报告暂不可用：未配置征信系统"),
+        (
+            "流程文件 a.bpmn 校验未通过 (deployment of a.bpmn refused): 元素 'x' 无效 (element 'x': bad)",
+            "流程文件 a.bpmn 校验未通过: 元素 'x' 无效",
+        ),
+        ("只接受照片 (JPEG/PNG) 或 PDF", "只接受照片 (JPEG/PNG) 或 PDF"),  # brackets inside a sentence stay
+        ("Not found (task)", "Not found (task)"),
+        ("请选择文件", "请选择文件"),
+    ],
+)
+def test_a_chinese_page_shows_the_chinese_part_alone(text, chinese):
+    assert chinese_only(text) == chinese

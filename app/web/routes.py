@@ -93,6 +93,21 @@ def _when(value: Any) -> Any:
     return value
 
 
+@bp.app_template_filter("shown")
+def _shown(value: Any) -> str:
+    """A submitted form value as a line of text: lists joined, objects as `key: value`
+    pairs, times as the page shows them, nothing for null."""
+    comma = ", " if in_english() else "、"
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return comma.join(_shown(item) for item in value)
+    if isinstance(value, dict):
+        colon, semicolon = (": ", "; ") if in_english() else ("：", "；")
+        return semicolon.join(f"{key}{colon}{_shown(item)}" for key, item in value.items())
+    return str(_when(value))
+
+
 @bp.app_template_filter("reader")
 def _reader(message: Any) -> Any:
     """A "中文 (English)" message in the page's language alone."""

@@ -468,3 +468,18 @@ def test_times_registered_in_forms_read_like_every_other_time_on_the_page(fresh,
     shown = datetime.fromisoformat(VISITED_AT).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
     assert f'<td colspan="3">{shown} ' in page
     assert VISITED_AT not in page
+
+
+def test_whoever_completed_a_task_sees_what_they_submitted(fresh, client):
+    api = Api(fresh.test_client())
+    no = api.submit()
+    api.to_approval(no)
+    console_login(client, "approver1")
+    task = api.task("approver1", no, "approve")
+    form = {"csrf_token": csrf_token(client), "decision": "approve", "amount": "95000", "term_months": "12"}
+    assert client.post(f"/tasks/{task['id']}", data=form).status_code == 302
+    page = client.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    assert "你提交的内容" in page and "<td>同意</td>" in page and "<td>95000.00</td>" in page
+    other = fresh.test_client()
+    console_login(other, "lead_hka")  # sees the task, but the answer is shown among the approvals only
+    assert "你提交的内容" not in other.get(f"/tasks/{task['id']}").get_data(as_text=True)

@@ -483,3 +483,30 @@ def test_whoever_completed_a_task_sees_what_they_submitted(fresh, client):
     other = fresh.test_client()
     console_login(other, "lead_hka")  # sees the task, but the answer is shown among the approvals only
     assert "你提交的内容" not in other.get(f"/tasks/{task['id']}").get_data(as_text=True)
+
+
+def test_an_application_page_shows_history_answers_decision_and_loan_to_those_who_may_see_them(fresh, client):
+    from tests.integration.test_lifecycle import centralized
+
+    api = Api(fresh.test_client())
+    no = centralized(api, ("approve", "100000", 12), ("approve", "95000", 12))
+    console_login(client, "lead_hka")
+    listing = client.get("/applications").get_data(as_text=True)
+    assert f'href="/applications/{no}"' in listing
+    page = client.get(f"/applications/{no}").get_data(as_text=True)
+    for text in ("办理经过", "审批意见", "决定", "95000.00", "贷款", "海口经理一"):
+        assert text in page, text
+    assert "*" in page  # the applicant masked, as everywhere by default
+    english = client.get(f"/applications/{no}?lang=en").get_data(as_text=True)
+    for text in ("History", "Approvers' answers", "Decision", "Approved", "Loan", "Annualized rate"):
+        assert text in english, text
+    client.get("/inbox?lang=zh_CN")
+
+    officer = fresh.test_client()
+    console_login(officer, "officer_hka1")
+    seen = officer.get(f"/applications/{no}").get_data(as_text=True)
+    assert "办理经过" in seen and "<h3>决定</h3>" not in seen  # F6: not the centralized decision
+
+    other = fresh.test_client()
+    console_login(other, "lead_sya")
+    assert other.get(f"/applications/{no}").status_code == 404

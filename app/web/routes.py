@@ -66,8 +66,14 @@ def _other_language_url() -> str:
         endpoint = "web.task"
     if endpoint is None or not endpoint.startswith("web.") or endpoint == "web.logout":
         return f"?lang={other}"  # an error page outside the console's routes: the same address
-    args = {**request.args.to_dict(), "lang": other} if request.method == "GET" else {"lang": other}
-    return url_for(endpoint, **view_args, **args)
+    kept = {}
+    if request.method == "GET":  # the page's own query (its paging), never url_for's own options
+        kept = {
+            key: value
+            for key, value in request.args.items()
+            if not key.startswith("_") and key not in view_args and key not in ("endpoint", "lang")
+        }
+    return url_for(endpoint, **view_args, **kept, lang=other)
 
 
 @bp.after_request

@@ -510,3 +510,13 @@ def test_an_application_page_shows_history_answers_decision_and_loan_to_those_wh
     other = fresh.test_client()
     console_login(other, "lead_sya")
     assert other.get(f"/applications/{no}").status_code == 404
+
+
+def test_the_language_link_keeps_the_page_s_paging_and_nothing_that_could_steer_it(client):
+    console_login(client, "lead_hka")
+    page = client.get("/inbox?mine=1&task_id=7&_external=1&_scheme=javascript&endpoint=x")
+    assert page.status_code == 200
+    link = re.search(r'<a href="([^"]*)" lang="en">English</a>', page.get_data(as_text=True)).group(1)
+    assert link.startswith("/inbox?") and "mine=1" in link and "lang=en" in link
+    assert "javascript" not in link and "_external" not in link
+    assert client.get("/tasks/987654?task_id=7").status_code == 404  # not a 500 from the link's url_for

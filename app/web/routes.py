@@ -16,6 +16,7 @@ from sqlalchemy import select
 from app import audit
 from app.auth import services as auth
 from app.auth.permissions import caller
+from app.customers import services as customers
 from app.dispatch import commit_and_dispatch
 from app.errors import ApiError
 from app.extensions import db
@@ -238,9 +239,12 @@ APPLICATIONS_PAGE = 100
 def application(application_no: str):  # type: ignore[no-untyped-def]
     """One application as the API's detail shows it to this user: stage history,
     approvers' answers and the decision (for the roles F6 names), the credit report, the
-    attachments and, once disbursed, the loan — customer data masked."""
+    attachments and, once disbursed, the loan — customer data masked unless a role granted
+    `customer.view_full` asks for it (`?full=1`, audited, as the API's `?full=true`)."""
     who = caller()
-    detail = loans.application_detail(loans.application_view(application_no, who), who)
+    found = loans.application_view(application_no, who)
+    full = customers.reveal(who, request.args.get("full") in ("1", "true"), "application", application_no)
+    detail = loans.application_detail(found, who, full)
     loan = None
     if detail.get("loan_id") and who.scope("loan.view") is not None:
         try:
@@ -252,7 +256,14 @@ def application(application_no: str):  # type: ignore[no-untyped-def]
     actors |= {item["approver_id"] for item in detail["approvals"] if item.get("approver_id")}
     db.session.commit()  # what the views audited
     return render_template(
-        "application.html", app=detail, loan=loan, people=_display_names(actors), labels=_LABELS, user=who.user
+        "application.html",
+        app=detail,
+        loan=loan,
+        people=_display_names(actors),
+        labels=_LABELS,
+        user=who.user,
+        full=full,
+        may_see_full=customers.may_see_full(who),
     )
 
 

@@ -6,7 +6,10 @@ import re
 from datetime import datetime
 
 import pytest
+from sqlalchemy import select
 
+from app.extensions import db
+from app.models import AuditLog
 from app.models.base import BEIJING
 from tests.conftest import Api
 
@@ -520,3 +523,25 @@ def test_the_language_link_keeps_the_page_s_paging_and_nothing_that_could_steer_
     assert link.startswith("/inbox?") and "mine=1" in link and "lang=en" in link
     assert "javascript" not in link and "_external" not in link
     assert client.get("/tasks/987654?task_id=7").status_code == 404  # not a 500 from the link's url_for
+
+
+def test_a_role_granted_full_customer_details_reveals_them_on_the_application_page_and_is_audited(fresh, client):
+    from tests.integration.test_lifecycle import centralized
+
+    api = Api(fresh.test_client())
+    no = centralized(api, ("approve", "100000", 12), ("approve", "95000", 12))
+    console_login(client, "gm")
+    masked = client.get(f"/applications/{no}").get_data(as_text=True)
+    assert "张三" not in masked and "张*" in masked
+    assert f'href="/applications/{no}?full=1"' in masked
+    full = client.get(f"/applications/{no}?full=1").get_data(as_text=True)
+    assert "张三" in full and f'href="/applications/{no}"' in full  # and the way back to the masked page
+    with fresh.app_context():
+        viewed = db.session.scalars(select(AuditLog).where(AuditLog.action == "customer.view_full")).all()
+    assert [entry.actor_id for entry in viewed] and all(entry.outcome == "ok" for entry in viewed)
+
+    lead = fresh.test_client()
+    console_login(lead, "lead_hka")
+    assert "?full=1" not in lead.get(f"/applications/{no}").get_data(as_text=True)
+    refused = lead.get(f"/applications/{no}?full=1")
+    assert refused.status_code == 403 and "张三" not in refused.get_data(as_text=True)

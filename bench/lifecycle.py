@@ -978,8 +978,9 @@ def _latency_row(label: str, samples: list[Sample], client_seconds: float) -> st
     )
 
 
-def report_http(result: HttpResult, options: Options) -> float:
-    """Print throughput, latencies, SQL counts and CPU; returns lifecycles/s."""
+def report_http(result: HttpResult, options: Options) -> tuple[float, float]:
+    """Print throughput, latencies, SQL counts and CPU; returns lifecycles/s and the
+    machine CPU (server, database, client) per lifecycle in ms."""
     samples = [s for s in result.recorder.samples if s.kind != "login"]
     wall = result.wall_seconds
     rate = result.succeeded / wall if wall else 0.0
@@ -1047,7 +1048,7 @@ def report_http(result: HttpResult, options: Options) -> float:
         print("\n  first errors:")
         for message in result.recorder.errors:
             print(f"    {message}")
-    return rate
+    return rate, per * ours
 
 
 def report_floor(results: list[FloorResult], http_rate: float | None) -> None:
@@ -1062,6 +1063,31 @@ def report_floor(results: list[FloorResult], http_rate: float | None) -> None:
     if http_rate is not None and results:
         ratios = ", ".join(f"{http_rate / f.rate:.3f} of '{f.label}'" for f in results if f.rate)
         print(f"  HTTP ÷ floor: {ratios}")
+
+
+TARGET_RATE = 50.0  # issue 3: ≥ 50 lifecycles/s on 2 cores
+TARGET_SHARE = 0.25  # … and ≥ 0.25 of the engine floor (SpiffWorkflow as shipped)
+
+
+def report_target(floor: FloorResult | None, http_rate: float, cpu_ms: float, request_floor: float) -> None:
+    """What the issue's two targets ask of this machine, as CPU per lifecycle, beside what
+    this run spent: the gap in the unit the work is done in."""
+    cores = os.cpu_count() or 1
+    print(f"\nTARGET (issue 3, {cores} cores): ≥ {TARGET_RATE:.0f} lifecycles/s and ≥ {TARGET_SHARE} of the floor")
+    print(f"  ≥ {TARGET_RATE:.0f}/s: {'met' if http_rate >= TARGET_RATE else 'not met'} ({http_rate:.1f})")
+    if floor is None or not floor.rate:
+        return
+    needed = TARGET_SHARE * floor.rate
+    print(
+        f"  ≥ {TARGET_SHARE} of {floor.rate:.0f}/s = {needed:.1f}/s: {'met' if http_rate >= needed else 'not met'}"
+        f" — it leaves {cores * 1000 / needed:.1f} ms of machine CPU per lifecycle; this run spent {cpu_ms:.1f} ms"
+    )
+    if request_floor:
+        print(
+            f"  ({REQUESTS_PER_LIFECYCLE} requests as cheap as the empty inbox page would spend"
+            f" {REQUESTS_PER_LIFECYCLE * cores * 1000 / request_floor:.1f} ms of it; the engine alone, in memory,"
+            f" {1000 * floor.seconds / floor.lifecycles:.1f} ms)"
+        )
 
 
 # --- main --------------------------------------------------------------------------------
@@ -1098,13 +1124,14 @@ def main(argv: list[str] | None = None) -> int:
             server_log = _log_tail(server.log_path, 15) if result.recorder.error_count else ""
             request_floor = measure_request_floor(server, staff, options) if options.request_floor_seconds else 0.0
         stack_floor = measure_stack_floor(options, staff, Path(log_dir)) if options.request_floor_seconds else 0.0
-    rate = report_http(result, options)
+    rate, cpu_ms = report_http(result, options)
     if request_floor:
         report_request_floor(request_floor, rate, stack_floor)
     if server_log:
         print(f"\n  gunicorn log tail:\n{server_log}")
     if floor:
         report_floor(floor, rate)
+    report_target(floor[0] if floor else None, rate, cpu_ms, request_floor)
     print(f"\nload average at the end: {'/'.join(f'{v:.2f}' for v in os.getloadavg())}")
     incomplete = result.succeeded < options.lifecycles
     return 1 if result.recorder.error_count or incomplete else 0

@@ -98,6 +98,9 @@ def error_response(status: int, code: str, message: str, fields: dict[str, Any] 
     return jsonify(error=payload), status, headers or {}
 
 
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+
+
 def _unique_violation(err: IntegrityError) -> bool:
     """A duplicate key: SQLSTATE 23505 on PostgreSQL, SQLite's "UNIQUE constraint failed"."""
     return getattr(err.orig, "sqlstate", None) == "23505" or "UNIQUE constraint failed" in str(err.orig)
@@ -154,8 +157,13 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def _database_unavailable(err: OperationalError):  # type: ignore[no-untyped-def]
-        """The database is unreachable or refused the connection: a temporary 503, not a bug."""
+        """The database is unreachable or refused the connection: a temporary 503, not a bug.
+        A deadlock or serialization failure the database resolved by aborting this
+        transaction is neither: nothing was written and the client may retry (409)."""
         db.session.rollback()
+        if getattr(err.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+            log.warning("transaction aborted on %s %s: %s", request.method, request.path, err.orig)
+            return error_response(409, "conflict", _("数据已被其他请求修改，请刷新后重试"))
         log.error("database unavailable on %s %s: %s", request.method, request.path, err.orig)
         return error_response(503, "unavailable", _("服务暂时不可用，请稍后重试"), None, {"Retry-After": "5"})
 

@@ -9,6 +9,7 @@ configured — never an invented report.
 from __future__ import annotations
 
 import hashlib
+import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -449,13 +450,13 @@ def store_attachment(application: Application, upload: FileStorage | None, who: 
                 ]
             },
         )
+    stage = db.session.scalar(  # again, holding the row: a decision committing meanwhile waits or is seen
+        select(Application.stage).where(Application.id == application.id).with_for_update(read=True)
+    )
+    if stage in DECIDED_STAGES:
+        raise ApiError("conflict", "申请已审批结束，不能再上传资料 (the application is already decided)", 409)
     digest = hashlib.sha256(content).hexdigest()
-    path = Path(current_app.config["YDX_UPLOAD_ROOT"]) / digest[:2] / digest
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(content)
-        tmp.replace(path)
+    _store_bytes(Path(current_app.config["YDX_UPLOAD_ROOT"]) / digest[:2] / digest, content)
     attachment = Attachment(
         application_id=application.id,
         sha256=digest,
@@ -470,6 +471,21 @@ def store_attachment(application: Application, upload: FileStorage | None, who: 
         "attachment.upload", who.id, "attachment", attachment.id, after={"sha256": digest, "size": len(content)}
     )
     return attachment
+
+
+def _store_bytes(path: Path, content: bytes) -> None:
+    """Write content-addressed bytes so a reader never sees a partial file: each writer
+    has its own temporary name (two uploads of the same bytes at once must not share
+    one), and the rename into place is atomic (a second one replaces equal bytes)."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{secrets.token_hex(8)}.part")
+    try:
+        tmp.write_bytes(content)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def attachment_path(attachment: Attachment) -> Path:

@@ -189,10 +189,11 @@ def _hand_over_application(task: Any, target: Any, actor_id: int) -> None:
     )
     if officer is None:
         raise ValidationError({"user_id": ["不是本团队的客户经理 (not an officer of this team)"]})
-    db.session.execute(update(Application).where(Application.id == task.application_id).values(officer_id=target.id))
     from app.workflow import runtime
 
+    # the instance before the application: the order in which completing a task locks them
     runtime.set_task_data(task, "assign_officer", {"officer_id": target.id, "handed_over": True}, actor_id)
+    db.session.execute(update(Application).where(Application.id == task.application_id).values(officer_id=target.id))
 
 
 class OnsiteVisitForm(Schema):

@@ -390,12 +390,15 @@ def assign(task_id: int, who: Caller, user_id: int) -> TaskRow:
                     ]
                 },
             )
-    elif handler is not None and handler.on_assign is not None:
-        handler.on_assign(task, target, who.id)
-    else:
+    elif handler is None or handler.on_assign is None:
         raise ApiError("conflict", _("此任务的办理人由流程确定，不能改派"), 409)
     before = {"assignee_id": task.assignee_id}
+    # The inbox row first, as completing does (then the instance, then the application):
+    # of an assignment and a completion at once, one waits for the other and then finds
+    # the task changed (409) instead of the two deadlocking.
     _reassign(task, expected=task.assignee_id, values={"assignee_id": user_id, "claimed_at": utcnow()})
+    if not task.candidate_role:
+        handler.on_assign(task, target, who.id)
     audit.record("task.assign", who.id, "task", task.id, before=before, after={"assignee_id": user_id})
     return task
 
@@ -433,8 +436,8 @@ def complete(task_id: int, who: Caller, payload: Any) -> TaskRow:
     }
     closing = runtime.Closing(
         _CLOSE_TASK,
-        {"task_id_": task.id, **{f"{k}_": v for k, v in done.items()}},
-        lambda: ApiError("conflict", _("任务已结束"), 409),
+        {"task_id_": task.id, "holder_": task.assignee_id, **{f"{k}_": v for k, v in done.items()}},
+        lambda: _not_closed(task.id),
     )
     clean["by"] = who.id
     runtime.complete_user_task(task, who.id, clean, closing)
@@ -448,7 +451,13 @@ def complete(task_id: int, who: Caller, payload: Any) -> TaskRow:
 # Closing an open task: built once, bound per call (exactly one concurrent caller matches).
 _CLOSE_TASK = Hot(
     update(_TASKS)
-    .where(_TASKS.c.id == bindparam("task_id_"), _TASKS.c.status == "open")
+    .where(
+        _TASKS.c.id == bindparam("task_id_"),
+        _TASKS.c.status == "open",
+        # still held by whoever held it when the caller's right to complete was checked: a
+        # reassignment or claim that committed meanwhile wins, and this completion is a 409
+        _TASKS.c.assignee_id.is_not_distinct_from(bindparam("holder_", type_=_TASKS.c.assignee_id.type)),
+    )
     .values(
         status=bindparam("status_"),
         completed_at=bindparam("completed_at_"),
@@ -457,6 +466,14 @@ _CLOSE_TASK = Hot(
         form_data=bindparam("form_data_", type_=_TASKS.c.form_data.type),
     )
 )
+
+
+def _not_closed(task_id: int) -> ApiError:
+    """Why a completion found the task changed: ended, or handed to someone else."""
+    status = db.session.scalar(select(HumanTask.status).where(HumanTask.id == task_id))
+    if status == "open":
+        return ApiError("conflict", _("任务已被改派或退回，请刷新后重试"), 409)
+    return ApiError("conflict", _("任务已结束"), 409)
 
 
 def _set_loaded(task: TaskRow, **values: Any) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import VISITED_AT
+from conftest import VISITED_AT, database_url
 
 VISIT = {"visited_at": VISITED_AT, "notes": "到访"}
 FIELDS = (
@@ -359,6 +359,82 @@ def test_concurrent_completions_of_one_task_let_exactly_one_through(fresh, api):
     assert sorted(statuses) == [200] + [409] * 19
     assert api.application("lead_hka", no)["stage"] == "collecting"
     assert keys_for(tasks(api, "officer_hka1", "mine"), no) == ["collect_materials"]
+
+
+@pytest.mark.skipif(
+    not database_url().startswith("postgresql"),
+    reason="SQLite runs one writing transaction at a time (BEGIN IMMEDIATE): the two cannot interleave",
+)
+def test_a_reassignment_committed_while_the_old_officer_completes_wins(fresh, api, monkeypatch):
+    """The officer's right to complete is checked on the row read first; if the lead hands
+    the visit to a colleague before the completion closes the row, the completion is a
+    409 and the colleague owns the visit (both answered 200 and the hand-over was lost)."""
+    from app.tasks import services
+    from app.workflow import runtime
+    from tests.conftest import make_app
+
+    no = api.submit(region="HK")
+    visit = assigned(api, no)
+    original = runtime.complete_user_task
+    lead = make_app().test_client()  # another app: its own context and session, as another web node
+    handed: list[int] = []
+
+    def the_lead_hands_it_over_first(*args, **kwargs):  # type: ignore[no-untyped-def]
+        response = lead.post(
+            f"/api/v1/tasks/{visit['id']}/assign",
+            json={"user_id": api.user_id("officer_hka2")},
+            headers=api.headers("lead_hka"),
+        )
+        handed.append(response.status_code)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(services.runtime, "complete_user_task", the_lead_hands_it_over_first)
+    late = api.post("officer_hka1", f"/api/v1/tasks/{visit['id']}/complete", json=VISIT)
+    monkeypatch.undo()
+    assert handed == [200]
+    assert late.status_code == 409 and "改派" in late.get_json()["error"]["message"]
+    assert keys_for(tasks(api, "officer_hka2", "mine"), no) == ["onsite_visit"]
+    assert api.post("officer_hka2", f"/api/v1/tasks/{visit['id']}/complete", json=VISIT).status_code == 200
+    assert keys_for(tasks(api, "officer_hka2", "mine"), no) == ["collect_materials"]
+
+
+def test_assigning_and_completing_one_task_at_once_never_deadlocks(fresh, api):
+    """A lead hands the visit over while the officer completes it, many times: one of the
+    two wins, the other is refused, never a 5xx (they took the same rows in opposite
+    orders, and PostgreSQL aborted one as a deadlock: a 503)."""
+    officer2 = api.user_id("officer_hka2")
+
+    def run(
+        start: threading.Barrier, statuses: dict[str, int], name: str, username: str, path: str, body: dict
+    ) -> None:  # type: ignore[type-arg]
+        client = fresh.test_client()
+        start.wait()
+        statuses[name] = client.post(path, json=body, headers=api.headers(username)).status_code
+
+    for _ in range(8):
+        no = api.submit(region="HK")
+        visit = assigned(api, no)
+        start, statuses = threading.Barrier(2), {}
+        calls = (
+            ("complete", "officer_hka1", f"/api/v1/tasks/{visit['id']}/complete", VISIT),
+            ("assign", "lead_hka", f"/api/v1/tasks/{visit['id']}/assign", {"user_id": officer2}),
+        )
+        threads = [threading.Thread(target=run, args=(start, statuses, *call)) for call in calls]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        # the completion first: the hand-over finds the task ended (409); the hand-over
+        # first: the old officer's task is no longer theirs (403, or 409 when it changed
+        # between the check and the close)
+        assert statuses in (
+            {"complete": 200, "assign": 409},
+            {"assign": 200, "complete": 403},
+            {"assign": 200, "complete": 409},
+        ), statuses
+        owner = "officer_hka1" if statuses["complete"] == 200 else "officer_hka2"
+        expected = ["collect_materials"] if owner == "officer_hka1" else ["onsite_visit"]
+        assert keys_for(tasks(api, owner, "mine"), no) == expected
 
 
 def test_claiming_an_approval_task_from_outside_the_internal_network_is_refused(api):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
+import threading
 import zlib
 from datetime import date
 from decimal import Decimal
@@ -47,7 +48,14 @@ def disbursed(api, amounts=("100000", "80000"), terms=(12, 18), **application) -
     return detail
 
 
-def upload(api, user: str, no: str, content: bytes, name: str):  # type: ignore[no-untyped-def]
+def upload(api, user: str, no: str, content: bytes, name: str, client=None):  # type: ignore[no-untyped-def]
+    if client is not None:  # (a thread of its own)
+        return client.post(
+            f"/api/v1/applications/{no}/attachments",
+            data={"file": (BytesIO(content), name)},
+            content_type="multipart/form-data",
+            headers=api.headers(user),
+        )
     return api.post(
         user,
         f"/api/v1/applications/{no}/attachments",
@@ -224,6 +232,54 @@ def test_uploaded_attachment_downloads_byte_for_byte(api):
     # an identity photo is neither cached nor sniffed as another type
     assert "no-store" in response.headers["Cache-Control"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_same_photo_uploaded_from_many_phones_at_once_is_stored_whole_for_each(api):
+    """Uploads are stored by content: writers of the same bytes at the same moment each
+    had the one temporary name, and the second rename found it gone (a 500)."""
+    no = assigned(api)
+    content = png(padding=200_000)
+    start, statuses = threading.Barrier(12), []
+
+    def send() -> None:
+        client = api.client.application.test_client()
+        start.wait()
+        statuses.append(upload(api, "officer_hka1", no, content, "同一张.png", client=client).status_code)
+
+    threads = [threading.Thread(target=send) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert statuses == [201] * 12
+    attachments = api.application("lead_hka", no)["attachments"]
+    assert len(attachments) == 12
+    download = api.get("lead_hka", f"/api/v1/applications/{no}/attachments/{attachments[0]['id']}", buffered=True)
+    assert download.data == content
+
+
+def test_bytes_written_by_many_writers_at_once_are_whole_and_leave_no_temporary_file(tmp_path):
+    from app.loans.services import _store_bytes
+
+    content = b"%PDF-1.4\n" + bytes(range(256)) * 4096
+    path = tmp_path / "ab" / "abcdef"
+    start, failures = threading.Barrier(16), []
+
+    def write() -> None:
+        start.wait()
+        try:
+            _store_bytes(path, content)
+        except OSError as exc:  # pragma: no cover - the failure this guards against
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    assert path.read_bytes() == content
+    assert [p.name for p in path.parent.iterdir()] == ["abcdef"]
 
 
 def test_attachment_is_not_found_under_another_application(api):

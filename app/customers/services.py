@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import current_app
@@ -66,11 +67,16 @@ def customer_view(customer: Customer, who: Caller, full: bool = False) -> dict[s
     }
 
 
-_PROFILE_MASKS = (  # by what a key mentions: `spouse_phone`, `Mobile`, `idcard`, `contact_name`, …
+_PROFILE_MASKS = (  # by what a key mentions: `spouse_phone`, `Mobile`, `idcard`, `证件号码`, `contact_name`, …
     (("phone", "mobile", "tel", "手机", "电话"), mask_phone),
-    (("id_number", "idnumber", "id_no", "idcard", "id_card", "身份证"), mask_id),
+    (("id_number", "idnumber", "id_no", "idcard", "id_card", "身份证", "证件", "passport", "护照"), mask_id),
     (("name", "姓名"), mask_name),
 )
+# What a value looks like, wherever it stands (`"contact": "李四 13700001111"`): a
+# mainland mobile number, an 18- or 15-digit resident ID number — not inside a longer run
+# of digits (an account number stays as it is).
+_MOBILE_IN_TEXT = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
+_ID_IN_TEXT = re.compile(r"(?<![0-9])(?:[0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9Xx])")
 
 
 def _profile_mask(key: str):  # type: ignore[no-untyped-def]
@@ -81,18 +87,40 @@ def _profile_mask(key: str):  # type: ignore[no-untyped-def]
     return None
 
 
+def _masked_text(text: str) -> str:
+    text = _ID_IN_TEXT.sub(lambda match: mask_id(match.group()), text)
+    return _MOBILE_IN_TEXT.sub(lambda match: mask_phone(match.group()), text)
+
+
+def _masked_value(key: str | None, value: Any) -> Any:
+    if isinstance(value, dict):
+        return {name: _masked_value(str(name), item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_masked_value(key, item) for item in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):  # a phone typed as a number is still a phone
+        text = str(value)
+        mask = _profile_mask(key) if key else None
+        if mask is not None:
+            return mask(text)
+        masked = _masked_text(text)
+        return value if masked == text else masked
+    if isinstance(value, str):
+        mask = _profile_mask(key) if key else None
+        return mask(value) if mask is not None else _masked_text(value)
+    return value
+
+
 def profile_view(details: dict[str, Any] | None, full: bool = False) -> dict[str, Any]:
     """Customer details registered by staff (`collect_materials.customer`), with every
-    name, phone and ID number (by what its key mentions, e.g. `spouse_phone`) masked by
-    the same rule as the customer record."""
+    name, phone and ID number masked by the same rule as the customer record: by what its
+    key mentions (e.g. `spouse_phone`), at any depth, and — whatever the key — every
+    mobile or ID number a text or a number holds."""
     details = details or {}
     if full:
         return details
-    masked = {}
-    for key, value in details.items():
-        mask = _profile_mask(key) if isinstance(value, str) else None
-        masked[key] = mask(value) if mask else value
-    return masked
+    return {key: _masked_value(key, value) for key, value in details.items()}
 
 
 def applicant_view(name: str, phone: str, full: bool = False) -> dict[str, Any]:

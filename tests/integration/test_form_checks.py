@@ -278,11 +278,42 @@ def test_every_phone_name_and_id_the_officer_registers_is_masked_for_masked_view
         == 200
     )
     assert api.complete(officer, other, "onsite_visit", {"visited_at": VISITED_AT, "notes": ""}).status_code == 200
-    details = {"spouse_phone": "13912345678", "Mobile": "13700001111", "spouse_name": "李四", "shop": "杂货店"}
+    details = {
+        "spouse_phone": "13912345678",
+        "Mobile": "13700001111",
+        "spouse_name": "李四",
+        "shop": "杂货店",
+        "mobile": 13912345679,  # a phone typed as a number
+        "证件号码": "460200198001011234",
+        "contact": "李四 13700001112",  # whatever the key, a phone or ID number in a text
+        "note": "担保人身份证 46020019800101123X",
+        "account": "6222021234567890123",  # not a phone nor an ID number
+    }
     form = {"customer": details, "attachments": [], "notes": ""}
     assert api.complete(officer, other, "collect_materials", form).status_code == 200
     shown = api.application(lead, other)["materials"]["customer"]
-    assert shown == {"spouse_phone": "139****5678", "Mobile": "137****1111", "spouse_name": "李*", "shop": "杂货店"}
+    assert shown == {
+        "spouse_phone": "139****5678",
+        "Mobile": "137****1111",
+        "spouse_name": "李*",
+        "shop": "杂货店",
+        "mobile": "139****5679",
+        "证件号码": "460200********1234",
+        "contact": "李四 137****1112",
+        "note": "担保人身份证 460200********123X",
+        "account": "6222021234567890123",
+    }
+    customer_id = api.application(lead, other)["customer"]["id"]
+    assert api.get(lead, f"/api/v1/customers/{customer_id}").get_json()["profile"] == shown
+
+
+def test_details_stored_nested_are_masked_at_every_depth():
+    """The form takes a flat object today; what an earlier form stored nested is masked too."""
+    from app.customers.services import profile_view
+
+    stored = {"guarantor": {"name": "王五", "phones": ["13811112222"], "id": "46020019800101123X"}}
+    assert profile_view(stored) == {"guarantor": {"name": "王*", "phones": ["138****2222"], "id": "460200********123X"}}
+    assert profile_view(stored, full=True) == stored
 
 
 def test_an_attachment_is_referenced_once(api):

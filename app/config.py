@@ -95,6 +95,11 @@ def load_config(instance_path: Path, env: os._Environ[str] | dict[str, str] | No
             "task_acks_late": True,
             "task_reject_on_worker_lost": True,
             "worker_prefetch_multiplier": 1,
+            # A service call that hangs holds its instance's lock: after the soft limit it
+            # fails like any other error (an attempt counted, retried with a backoff, an
+            # incident after the last); the hard limit ends a child that ignores it.
+            "task_soft_time_limit": 120,
+            "task_time_limit": 150,
             "broker_connection_retry_on_startup": True,
             "broker_connection_timeout": 3,
             "task_publish_retry": False,

@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from flask import g
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from app.extensions import db
 from app.fastsql import Hot
@@ -107,6 +107,19 @@ def _connection_lost(exc: Exception) -> bool:
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
+def error_text(exc: Exception) -> str:
+    """What an incident shows analysts (`failed_effects`, `flask outbox failed`): the
+    error's kind and its first line. A database error's own text carries the statement
+    and its parameters, and PostgreSQL's detail quotes row values (a customer's ID
+    number in a duplicate key): those stay in the log, for operators."""
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        original = exc.orig
+        diag = getattr(original, "diag", None)
+        text = getattr(diag, "message_primary", None) or str(original)
+        return f"{type(original).__name__}: {text.splitlines()[0] if text else ''}"[:2000]
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
 def _record_failure(outbox_id: int, exc: Exception) -> None:
     lost = _connection_lost(exc)
     if lost:
@@ -114,7 +127,7 @@ def _record_failure(outbox_id: int, exc: Exception) -> None:
     row = db.session.get(Outbox, outbox_id)
     if row is None:
         return
-    row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+    row.last_error = error_text(exc)
     if lost:
         row.available_at = utcnow() + RECONNECT_DELAY
     else:

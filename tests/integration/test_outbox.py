@@ -144,3 +144,22 @@ def test_a_service_that_used_up_its_attempts_shows_on_the_instance_and_in_the_cl
     ]
     listed = fresh.test_cli_runner().invoke(args=["outbox", "failed"])
     assert listed.exit_code == 0 and f"{row.id}\tinstance {instance_id}\tcredit_lookup_service" in listed.output
+
+
+def test_an_incident_shows_the_database_error_without_the_statement_or_its_values(api, fresh, monkeypatch):
+    """A failed write's text holds the SQL and its parameters (customer data, for a loan);
+    analysts read incidents, so they get the error alone; the log keeps the rest."""
+    from sqlalchemy.exc import IntegrityError
+
+    class Refused(Exception):
+        pass
+
+    def refused(call):  # type: ignore[no-untyped-def]
+        raise IntegrityError("INSERT INTO customer (id_number) VALUES (?)", ("460100198001019999",), Refused("refused"))
+
+    monkeypatch.setitem(registry.SERVICES, "credit_lookup_service", refused)
+    no = api.submit()
+    api.to_approval(no)
+    with fresh.app_context():
+        row = db.session.scalars(select(Outbox).where(Outbox.operation == "credit_lookup_service")).one()
+        assert row.last_error == "Refused: refused"

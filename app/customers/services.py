@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 from flask import current_app
@@ -15,6 +16,7 @@ from app.errors import ApiError, not_found
 from app.extensions import db
 from app.loans.services import application_filter
 from app.models import Application, Customer
+from app.public.validators import PROVINCE_CODES
 from app.ratelimit import throttle
 
 
@@ -68,28 +70,64 @@ def customer_view(customer: Customer, who: Caller, full: bool = False) -> dict[s
 
 
 _PROFILE_MASKS = (  # by what a key mentions: `spouse_phone`, `Mobile`, `idcard`, `证件号码`, `contact_name`, …
-    (("phone", "mobile", "tel", "手机", "电话"), mask_phone),
+    (("phone", "mobile", "手机", "电话"), mask_phone),
     (("id_number", "idnumber", "id_no", "idcard", "id_card", "身份证", "证件", "passport", "护照"), mask_id),
     (("name", "姓名"), mask_name),
 )
+_PROFILE_TOKENS = {"tel": mask_phone}  # whole words only: not the `tel` of `hotel`
+# What a document's type, validity or issuer is called: `证件类型`, `passport_expiry` say
+# nothing of the number.
+_ABOUT_A_DOCUMENT = ("类型", "有效", "签发", "机关", "type", "expir", "valid", "issue")
+_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 # What a value looks like, wherever it stands (`"contact": "李四 13700001111"`): a
-# mainland mobile number, an 18- or 15-digit resident ID number — not inside a longer run
-# of digits (an account number stays as it is).
-_MOBILE_IN_TEXT = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
-_ID_IN_TEXT = re.compile(r"(?<![0-9])(?:[0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9Xx])")
+# mainland mobile number, with or without +86 and spaces or dashes between its groups;
+# a resident ID number, 18 or 15 characters, whose province and birth date are real.
+# Neither inside a longer word or number (`YDX2026…` application numbers, accounts).
+_MOBILE_IN_TEXT = re.compile(
+    r"(?<![0-9A-Za-z])((?:\+|00)?86[ -]?)?(1[3-9][0-9])([ -]?)([0-9]{4})([ -]?)([0-9]{4})(?![0-9])"
+)
+_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])([0-9]{17}[0-9Xx]|[0-9]{15})(?![0-9A-Za-z])")
+_MIN_MASKED_DIGITS = 7  # a number under a phone or ID key shorter than this is a count or an amount
+
+
+def _key_words(key: str) -> list[str]:
+    """`spouseTel`, `spouse_tel`, `SPOUSE-TEL` → ["spouse", "tel"]."""
+    return [word.lower() for word in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+", key)]
 
 
 def _profile_mask(key: str):  # type: ignore[no-untyped-def]
     lowered = key.lower()
     for words, mask in _PROFILE_MASKS:
         if any(word in lowered for word in words):
+            if mask is mask_id and any(word in lowered for word in _ABOUT_A_DOCUMENT):
+                continue
             return mask
+    for word in _key_words(key):
+        if word in _PROFILE_TOKENS:
+            return _PROFILE_TOKENS[word]
     return None
 
 
+def _looks_like_id(candidate: str) -> bool:
+    """A real province and a real birth date where a resident ID number has them."""
+    if int(candidate[:2]) not in PROVINCE_CODES:
+        return False
+    year, month, day = (
+        (int(candidate[6:10]), int(candidate[10:12]), int(candidate[12:14]))
+        if len(candidate) == 18
+        else (1900 + int(candidate[6:8]), int(candidate[8:10]), int(candidate[10:12]))
+    )
+    try:
+        date(year, month, day)
+    except ValueError:
+        return False
+    return 1900 <= year
+
+
 def _masked_text(text: str) -> str:
-    text = _ID_IN_TEXT.sub(lambda match: mask_id(match.group()), text)
-    return _MOBILE_IN_TEXT.sub(lambda match: mask_phone(match.group()), text)
+    text = text.translate(_FULL_WIDTH_DIGITS)
+    text = _ID_IN_TEXT.sub(lambda m: mask_id(m.group()) if _looks_like_id(m.group()) else m.group(), text)
+    return _MOBILE_IN_TEXT.sub(lambda m: f"{m[1] or ''}{m[2]}{m[3]}****{m[5]}{m[6]}", text)
 
 
 def _masked_value(key: str | None, value: Any) -> Any:
@@ -102,7 +140,7 @@ def _masked_value(key: str | None, value: Any) -> Any:
     if isinstance(value, int | float):  # a phone typed as a number is still a phone
         text = str(value)
         mask = _profile_mask(key) if key else None
-        if mask is not None:
+        if mask is not None and sum(ch.isdigit() for ch in text) >= _MIN_MASKED_DIGITS:
             return mask(text)
         masked = _masked_text(text)
         return value if masked == text else masked

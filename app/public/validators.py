@@ -11,7 +11,7 @@ PHONE = re.compile(r"^1[3-9][0-9]{9}\Z")
 _ID = re.compile(r"^[0-9]{17}[0-9X]\Z")
 # The first two digits: a province-level division (GB/T 2260), or 81/82/83 for the
 # residence permits of Hong Kong, Macao and Taiwan residents.
-_PROVINCES = frozenset(
+PROVINCE_CODES = frozenset(
     {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46}
     | {50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83}
 )
@@ -29,7 +29,7 @@ def id_number_problem(value: str) -> str | None:
     value = value.upper()
     if not _ID.match(value):
         return "须为 18 位身份证号 (must be 18 characters: 17 digits and a digit or X)"
-    if int(value[:2]) not in _PROVINCES:
+    if int(value[:2]) not in PROVINCE_CODES:
         return "地区代码无效 (the first two digits are not a province of China)"
     try:
         born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))

@@ -360,3 +360,30 @@ def test_the_detail_says_who_uploaded_each_attachment_and_when_each_approver_ans
     uploaded, answered = (datetime.fromisoformat(t) for t in (listed["uploaded_at"], answer["answered_at"]))
     assert uploaded.tzinfo is not None and answered.tzinfo is not None
     assert uploaded <= answered
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "shown"),
+    [
+        ("contact", "+8613912345678", "+86139****5678"),
+        ("contact", "0086 139 1234 5678", "0086 139 **** 5678"),
+        ("contact", "139-1234-5678", "139-****-5678"),
+        ("contact", "１３９１２３４５６７８", "139****5678"),  # full-width digits
+        ("note", "老证 460200800101123", "老证 460200*****1123"),  # a 15-digit ID number
+        ("spouseTel", "13912345678", "139****5678"),
+        # not a person's number: left as written
+        ("note", "上次申请 YDX202611261234567890 已结清", "上次申请 YDX202611261234567890 已结清"),
+        ("licence", "110108012345678", "110108012345678"),  # no birth date where an ID has one
+        ("account", "622202123456789012", "622202123456789012"),
+        ("amount", "50000.00", "50000.00"),
+        ("date", "2026-11-26", "2026-11-26"),
+        ("mobile_years", 5, 5),  # under a phone key, but a count
+        ("hotel", "如家", "如家"),  # `tel` only as a word of its own
+        ("证件类型", "居民身份证", "居民身份证"),
+        ("证件有效期", "2035-01-01", "2035-01-01"),
+    ],
+)
+def test_details_are_masked_by_what_they_are_and_only_then(key, value, shown):
+    from app.customers.services import profile_view
+
+    assert profile_view({key: value}) == {key: shown}

@@ -215,6 +215,22 @@ def list_tasks(
     return items, max(total, (page - 1) * per_page + len(items)) if items else total
 
 
+def get_actionable(task_id: int, who: Caller) -> TaskRow:
+    """`get_visible` for claiming, completing and giving back: a candidate of the task's
+    role in scope who lost the race to a colleague (another supervisor claimed or completed
+    it) is told the task's state — a 409, as for anyone who can see it — not "not yours"."""
+    row = _GET_TASK.execute({"task_id_": task_id}).first()
+    return _actionable(TaskRow(row) if row is not None else None, who)
+
+
+def _actionable(task: TaskRow | None, who: Caller) -> TaskRow:
+    if task is not None and task.candidate_role is not None and not _visible_row(task, who):
+        if _candidate_ok(who, task.candidate_role, task.team_id, task.region_id):
+            _require_open(task)
+            raise ApiError("conflict", _("任务已被他人领取"), 409)
+    return _visible(task, who)
+
+
 def get_visible(task_id: int, who: Caller) -> TaskRow:
     """The task if `who` may see it. A task that exists but is not the caller's (a
     colleague's, or another team's) answers 403, as api.md has it ("403 if not yours");
@@ -224,14 +240,14 @@ def get_visible(task_id: int, who: Caller) -> TaskRow:
     return _visible(TaskRow(row) if row is not None else None, who)
 
 
-def _visible_with_limits(task_id: int, who: Caller) -> tuple[TaskRow, ProductLimits | None]:
-    """`get_visible`, and the limits of the application's product."""
+def _actionable_with_limits(task_id: int, who: Caller) -> tuple[TaskRow, ProductLimits | None]:
+    """`get_actionable`, and the limits of the application's product."""
     row = _GET_TASK_AND_LIMITS.execute({"task_id_": task_id}).first()
     if row is None:
-        return _visible(None, who), None
+        return _actionable(None, who), None
     width = len(_TASK_COLUMNS)
     limits = ProductLimits(*row[width:]) if row[width] is not None else None
-    return _visible(TaskRow(row[:width]), who), limits
+    return _actionable(TaskRow(row[:width]), who), limits
 
 
 def _visible(task: TaskRow | None, who: Caller) -> TaskRow:
@@ -289,7 +305,7 @@ def _require_internal(task: TaskRow, who: Caller, action: str) -> None:
 
 def claim(task_id: int, who: Caller) -> TaskRow:
     """Take a candidate task; 409 if someone else holds it."""
-    task = get_visible(task_id, who)
+    task = get_actionable(task_id, who)
     _require_open(task)
     _require_internal(task, who, "task.claim")
     if task.assignee_id == who.id:
@@ -317,7 +333,7 @@ def claim(task_id: int, who: Caller) -> TaskRow:
 
 def unclaim(task_id: int, who: Caller) -> TaskRow:
     """Give a claimed candidate task back to the pool."""
-    task = get_visible(task_id, who)
+    task = get_actionable(task_id, who)
     _require_open(task)
     if task.candidate_role is not None and task.assignee_id is None:  # a state, not a permission
         raise ApiError("conflict", _("任务未被领取，无需退回"), 409)
@@ -411,7 +427,7 @@ def role_name(code: str) -> str:
 
 def complete(task_id: int, who: Caller, payload: Any) -> TaskRow:
     """Validate and complete a task; exactly one of several concurrent calls succeeds."""
-    task, limits = _visible_with_limits(task_id, who)
+    task, limits = _actionable_with_limits(task_id, who)
     _require_open(task)
     if not _may_perform(task, who):
         raise ApiError("forbidden", _("这不是你的任务"), 403)
@@ -437,7 +453,7 @@ def complete(task_id: int, who: Caller, payload: Any) -> TaskRow:
     closing = runtime.Closing(
         _CLOSE_TASK,
         {"task_id_": task.id, "holder_": task.assignee_id, **{f"{k}_": v for k, v in done.items()}},
-        lambda: _not_closed(task.id),
+        lambda: _not_closed(task.id, task.assignee_id),
     )
     clean["by"] = who.id
     runtime.complete_user_task(task, who.id, clean, closing)
@@ -454,9 +470,13 @@ _CLOSE_TASK = Hot(
     .where(
         _TASKS.c.id == bindparam("task_id_"),
         _TASKS.c.status == "open",
-        # still held by whoever held it when the caller's right to complete was checked: a
-        # reassignment or claim that committed meanwhile wins, and this completion is a 409
-        _TASKS.c.assignee_id.is_not_distinct_from(bindparam("holder_", type_=_TASKS.c.assignee_id.type)),
+        # still held by whoever held it when the caller's right to complete was checked (or
+        # by the caller, whose own claim got in between): a hand-over, give-back or a
+        # colleague's claim that committed meanwhile wins, and this completion is a 409
+        or_(
+            _TASKS.c.assignee_id.is_not_distinct_from(bindparam("holder_", type_=_TASKS.c.assignee_id.type)),
+            _TASKS.c.assignee_id == bindparam("completed_by_id_"),
+        ),
     )
     .values(
         status=bindparam("status_"),
@@ -468,12 +488,15 @@ _CLOSE_TASK = Hot(
 )
 
 
-def _not_closed(task_id: int) -> ApiError:
-    """Why a completion found the task changed: ended, or handed to someone else."""
-    status = db.session.scalar(select(HumanTask.status).where(HumanTask.id == task_id))
-    if status == "open":
-        return ApiError("conflict", _("任务已被改派或退回，请刷新后重试"), 409)
-    return ApiError("conflict", _("任务已结束"), 409)
+def _not_closed(task_id: int, holder: int | None) -> ApiError:
+    """Why a completion found the task changed: ended, taken by a colleague from the pool,
+    or handed over or given back."""
+    row = db.session.execute(select(HumanTask.status, HumanTask.assignee_id).where(HumanTask.id == task_id)).first()
+    if row is None or row.status != "open":
+        return ApiError("conflict", _("任务已结束"), 409)
+    if holder is None:
+        return ApiError("conflict", _("任务已被他人领取"), 409)
+    return ApiError("conflict", _("任务已被改派或退回，请刷新后重试"), 409)
 
 
 def _set_loaded(task: TaskRow, **values: Any) -> None:
@@ -537,22 +560,29 @@ ESCALATED_PRIORITY = 90
 
 def escalate_overdue() -> int:
     """Deadline handling: an open task past its due time is escalated once — its priority
-    rises to the top of the inbox and the team pool, and an audit row records it."""
+    rises to the top of the inbox and the team pool, and an audit row records it.
+
+    One statement picks and changes the rows, so runs that overlap (a scheduler thread in
+    every web process, beat beside a manual run) escalate and audit each task once, and a
+    task completed meanwhile is left alone; rows another transaction holds (a completion
+    in progress) are skipped, not waited for, and are taken on the next run if still open."""
     now = utcnow()
-    rows = db.session.execute(
-        select(HumanTask.id, HumanTask.task_key, HumanTask.application_no, HumanTask.assignee_id).where(
-            HumanTask.status == "open", HumanTask.due_at < now, HumanTask.escalated_at.is_(None)
-        )
-    ).all()
-    if not rows:
-        return 0
-    db.session.execute(
-        update(HumanTask)
-        .where(HumanTask.id.in_([row.id for row in rows]), HumanTask.escalated_at.is_(None))
-        .values(priority=ESCALATED_PRIORITY, escalated_at=now)
-        .execution_options(synchronize_session=False)
+    overdue = (
+        select(HumanTask.id)
+        .where(HumanTask.status == "open", HumanTask.due_at < now, HumanTask.escalated_at.is_(None))
+        .order_by(HumanTask.id)
+        .with_for_update(skip_locked=True)
     )
-    for row in rows:
+    rows = db.session.execute(
+        update(HumanTask)
+        .where(
+            HumanTask.id.in_(overdue.scalar_subquery()), HumanTask.status == "open", HumanTask.escalated_at.is_(None)
+        )
+        .values(priority=ESCALATED_PRIORITY, escalated_at=now)
+        .returning(HumanTask.id, HumanTask.task_key, HumanTask.application_no, HumanTask.assignee_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for row in sorted(rows):
         audit.record(
             "task.overdue",
             None,

@@ -316,6 +316,29 @@ def test_an_unreachable_database_is_a_503_with_retry_after(fresh):
     assert response.get_json()["error"]["code"] == "unavailable"
 
 
+@pytest.mark.parametrize("sqlstate", ["40P01", "40001"])
+def test_a_transaction_the_database_aborted_to_resolve_a_conflict_is_a_409_not_a_503(api, monkeypatch, sqlstate):
+    """A deadlock or serialization failure wrote nothing and a retry may succeed: the
+    database is not unavailable."""
+    from sqlalchemy.exc import OperationalError
+
+    from app.tasks import services
+
+    class Aborted(Exception):
+        pass
+
+    aborted = Aborted("deadlock detected")
+    aborted.sqlstate = sqlstate  # type: ignore[attr-defined]
+
+    def abort(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise OperationalError("UPDATE human_task ...", {}, aborted)
+
+    monkeypatch.setattr(services, "list_tasks", abort)
+    response = api.get("lead_hka", "/api/v1/tasks?scope=team")
+    assert response.status_code == 409
+    assert response.get_json()["error"]["code"] == "conflict" and "Retry-After" not in response.headers
+
+
 def test_a_method_not_allowed_names_the_allowed_ones(client):
     response = client.delete("/api/v1/tasks/1")
     assert response.status_code == 405

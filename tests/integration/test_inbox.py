@@ -120,6 +120,35 @@ def test_supervisor_claims_a_disputed_decision_and_nobody_else_can_take_it(api):
     assert api.post("lead_hka", f"/api/v1/tasks/{task['id']}/claim").status_code == 409
 
 
+def test_a_supervisor_who_lost_the_task_to_a_colleague_is_told_it_is_taken_not_that_it_is_not_theirs(fresh, api):
+    """api.md: 409 when a task is no longer open or already claimed. A second supervisor
+    cannot see a task a colleague holds (supervisors have no team view), and was told 403
+    "not yours", where a lead who sees it is told 409."""
+    from sqlalchemy import select
+
+    from app.auth.services import hash_password
+    from app.extensions import db
+    from app.models import User
+
+    with fresh.app_context():
+        first = db.session.scalar(select(User).where(User.username == "supervisor"))
+        second = User(username="supervisor2", display_name="第二位主管", password_hash=hash_password("demo1234"))
+        second.roles = list(first.roles)
+        db.session.add(second)
+        db.session.commit()
+    no = disputed(api)
+    task = api.task("supervisor", no, "supervisor_decide", "candidate")
+    assert api.post("supervisor", f"/api/v1/tasks/{task['id']}/claim").status_code == 200
+    form = {"decision": "approve", "amount": "90000", "term_months": 12, "comment": ""}
+    for action, body in (("claim", None), ("complete", form)):
+        lost = api.post("supervisor2", f"/api/v1/tasks/{task['id']}/{action}", json=body)
+        assert (lost.status_code, lost.get_json()["error"]["message"]) == (409, "任务已被他人领取"), action
+    assert api.get("supervisor2", f"/api/v1/tasks/{task['id']}").status_code == 403  # still not shown to them
+    assert api.post("supervisor", f"/api/v1/tasks/{task['id']}/complete", json=form).status_code == 200
+    ended = api.post("supervisor2", f"/api/v1/tasks/{task['id']}/complete", json=form)
+    assert (ended.status_code, ended.get_json()["error"]["message"]) == (409, "任务已结束")
+
+
 def test_supervisor_unclaims_and_the_task_returns_to_the_pool(api):
     no = disputed(api)
     task = api.task("supervisor", no, "supervisor_decide", "candidate")
@@ -409,7 +438,12 @@ def test_assigning_and_completing_one_task_at_once_never_deadlocks(fresh, api):
     ) -> None:  # type: ignore[type-arg]
         client = fresh.test_client()
         start.wait()
-        statuses[name] = client.post(path, json=body, headers=api.headers(username)).status_code
+        response = client.post(path, json=body, headers=api.headers(username))
+        statuses[name] = response.status_code
+        if response.status_code == 409:
+            refusals.append(response.get_json()["error"]["message"])
+
+    refusals: list[str] = []
 
     for _ in range(8):
         no = api.submit(region="HK")
@@ -435,6 +469,8 @@ def test_assigning_and_completing_one_task_at_once_never_deadlocks(fresh, api):
         owner = "officer_hka1" if statuses["complete"] == 200 else "officer_hka2"
         expected = ["collect_materials"] if owner == "officer_hka1" else ["onsite_visit"]
         assert keys_for(tasks(api, owner, "mine"), no) == expected
+    # each 409 tells the task's own state, never a transaction aborted as a deadlock
+    assert set(refusals) <= {"任务已结束", "任务已被他人处理", "任务已被改派或退回，请刷新后重试"}, refusals
 
 
 def test_claiming_an_approval_task_from_outside_the_internal_network_is_refused(api):

@@ -65,7 +65,14 @@ def authenticate(username: str, password: str) -> User:
         retry = max(store.ttl(user_key), store.ttl(ip_key))
         audit.record_refusal("auth.login", None, "user", username, "throttled")
         raise too_many(retry, _("登录失败次数过多，请稍后再试"))
-    user = db.session.scalar(select(User).where(User.username == username))
+    # Held (FOR SHARE) until the token is stored: a password change waits for this login,
+    # then revokes its token too; a login that waits for a change checks the new hash.
+    user = db.session.scalar(
+        select(User)
+        .where(User.username == username)
+        .with_for_update(read=True)
+        .execution_options(populate_existing=True)
+    )
     valid = check_password_hash(user.password_hash if user else _decoy_hash(), password)
     if not user or not valid or not user.active:
         store.incr(user_key, window)
@@ -263,6 +270,9 @@ def change_password(user: User, current: str, new: str) -> None:
     if store.get(user_key) >= limit:
         audit.record_refusal("auth.password_change", user.id, "user", user.id, "throttled")
         raise too_many(store.ttl(user_key), _("登录失败次数过多，请稍后再试"))
+    # The row as it is now, held until the change commits: of changes sent at once, the
+    # later ones check the current password against what the first one wrote.
+    db.session.refresh(user, with_for_update=True)
     if not check_password_hash(user.password_hash, current):
         store.incr(user_key, window)
         raise ApiError(

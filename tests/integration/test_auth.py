@@ -267,3 +267,73 @@ def test_token_rows_that_ended_over_a_day_ago_are_deleted_by_the_periodic_job(cl
         assert run_periodic_jobs()["tokens_removed"] == 2
         assert db.session.scalars(select(ApiToken.id).where(ApiToken.id.in_(ids))).all() == [ids[2]]
     assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {tokens[2]}"}).status_code == 200
+
+
+def test_a_login_checked_just_before_a_password_change_gets_a_token_the_change_ends(fresh, monkeypatch):
+    """The login checked the old password, the change revoked every token it found, then
+    the login stored its token: it outlived the change (for its whole lifetime). The login
+    now holds the user row until its token is stored, so the change revokes it too."""
+    import threading
+    import time
+
+    from app.auth import services
+
+    checked, real_issue = threading.Event(), services.issue_token
+
+    def issue_slowly(user):  # type: ignore[no-untyped-def]
+        checked.set()
+        time.sleep(0.5)  # the password change arrives now
+        return real_issue(user)
+
+    token = token_of(fresh.test_client(), "officer_hka1")
+    monkeypatch.setattr(services, "issue_token", issue_slowly)
+    late: list[str] = []
+    racing = threading.Thread(
+        target=lambda: late.append(login(fresh.test_client(), "officer_hka1").get_json()["token"])
+    )
+    racing.start()
+    assert checked.wait(10)
+    changed = fresh.test_client().post(
+        "/api/v1/auth/password",
+        json={"current_password": PASSWORD, "new_password": "a-new-secret-9"},
+        headers=bearer(token),
+    )
+    racing.join(30)
+    monkeypatch.undo()
+    assert changed.status_code == 200, changed.get_json()
+    assert_error(fresh.test_client().get("/api/v1/auth/me", headers=bearer(late[0])), 401)
+
+
+def test_of_two_password_changes_sent_at_once_one_is_made_and_the_other_refused(fresh, monkeypatch):
+    """Both checked the same current password and both answered 200, but only the last
+    write counted: the other user was told of a password that does not work."""
+    import threading
+
+    from app.auth import services
+
+    token = token_of(fresh.test_client(), "officer_hka1")
+    both_checked, real_hash = threading.Barrier(2), services.hash_password
+
+    def hash_when_both_checked(password: str) -> str:
+        try:
+            both_checked.wait(timeout=1)  # (with the row held, the second never gets here first)
+        except threading.BrokenBarrierError:
+            pass
+        return real_hash(password)
+
+    monkeypatch.setattr(services, "hash_password", hash_when_both_checked)
+    statuses: dict[str, int] = {}
+
+    def change(new: str) -> None:
+        body = {"current_password": PASSWORD, "new_password": new}
+        statuses[new] = fresh.test_client().post("/api/v1/auth/password", json=body, headers=bearer(token)).status_code
+
+    threads = [threading.Thread(target=change, args=(new,)) for new in ("first-secret-1", "second-secret-2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    monkeypatch.undo()
+    assert sorted(statuses.values()) == [200, 422], statuses
+    made = next(new for new, status in statuses.items() if status == 200)
+    assert login(fresh.test_client(), "officer_hka1", made).status_code == 200

@@ -420,7 +420,7 @@ def store_attachment(application: Application, upload: FileStorage | None, who: 
     """Check type (from the bytes, not the name) and size, store under sha256, record it.
     A decided application (disbursement started or rejected) takes no more materials."""
     if application.stage in DECIDED_STAGES:
-        raise ApiError("conflict", "申请已审批结束，不能再上传资料 (the application is already decided)", 409)
+        raise _decided()
     if upload is None or not upload.filename:
         raise ApiError(
             "validation_error", "请选择文件 (no file)", 422, fields={"file": ["请选择文件 (a file is required)"]}
@@ -450,13 +450,17 @@ def store_attachment(application: Application, upload: FileStorage | None, who: 
                 ]
             },
         )
-    stage = db.session.scalar(  # again, holding the row: a decision committing meanwhile waits or is seen
+    digest = hashlib.sha256(content).hexdigest()
+    _store_bytes(Path(current_app.config["YDX_UPLOAD_ROOT"]) / digest[:2] / digest, content)
+    # The stage again, now holding the row until the attachment is recorded: a decision
+    # committing meanwhile waits for this upload or is seen here (the bytes written for
+    # nothing are content-addressed and harmless). The file was written first so that a
+    # decision waits for an insert, not for a disk write of up to the upload limit.
+    stage = db.session.scalar(
         select(Application.stage).where(Application.id == application.id).with_for_update(read=True)
     )
     if stage in DECIDED_STAGES:
-        raise ApiError("conflict", "申请已审批结束，不能再上传资料 (the application is already decided)", 409)
-    digest = hashlib.sha256(content).hexdigest()
-    _store_bytes(Path(current_app.config["YDX_UPLOAD_ROOT"]) / digest[:2] / digest, content)
+        raise _decided()
     attachment = Attachment(
         application_id=application.id,
         sha256=digest,
@@ -471,6 +475,10 @@ def store_attachment(application: Application, upload: FileStorage | None, who: 
         "attachment.upload", who.id, "attachment", attachment.id, after={"sha256": digest, "size": len(content)}
     )
     return attachment
+
+
+def _decided() -> ApiError:
+    return ApiError("conflict", "申请已审批结束，不能再上传资料 (the application is already decided)", 409)
 
 
 def _store_bytes(path: Path, content: bytes) -> None:

@@ -282,6 +282,16 @@ def test_bytes_written_by_many_writers_at_once_are_whole_and_leave_no_temporary_
     assert [p.name for p in path.parent.iterdir()] == ["abcdef"]
 
 
+def test_a_decided_application_takes_no_more_attachments(api):
+    from tests.integration.test_lifecycle import centralized
+
+    no = centralized(api, ("approve", "100000", 12), ("approve", "95000", 12))
+    response = upload(api, "officer_hka1", no, png(), "late.png")
+    assert response.status_code == 409
+    assert "already decided" in response.get_json()["error"]["message"]
+    assert api.application("lead_hka", no)["attachments"] == []
+
+
 def test_attachment_is_not_found_under_another_application(api):
     no, other = assigned(api), api.submit(region="HK")
     attachment = upload(api, "officer_hka1", no, png(), "a.png").get_json()

@@ -1048,7 +1048,7 @@ def report_http(result: HttpResult, options: Options) -> tuple[float, float]:
         print("\n  first errors:")
         for message in result.recorder.errors:
             print(f"    {message}")
-    return rate, per * ours
+    return rate, (per * ours if result.succeeded else float("nan"))
 
 
 def report_floor(results: list[FloorResult], http_rate: float | None) -> None:
@@ -1131,7 +1131,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n  gunicorn log tail:\n{server_log}")
     if floor:
         report_floor(floor, rate)
-    report_target(floor[0] if floor else None, rate, cpu_ms, request_floor)
+    shipped = next((f for f in floor if f.label == FLOOR_VARIANTS[0][0]), None)  # the floor the issue names
+    report_target(shipped, rate, cpu_ms, request_floor)
     print(f"\nload average at the end: {'/'.join(f'{v:.2f}' for v in os.getloadavg())}")
     incomplete = result.succeeded < options.lifecycles
     return 1 if result.recorder.error_count or incomplete else 0

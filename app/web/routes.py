@@ -232,6 +232,7 @@ def applications():  # type: ignore[no-untyped-def]
 
 
 APPLICATIONS_PAGE = 100
+_TRUTHY = frozenset({"1", "true", "t", "yes", "y", "on"})
 
 
 @bp.route("/applications/<application_no>")
@@ -243,7 +244,8 @@ def application(application_no: str):  # type: ignore[no-untyped-def]
     `customer.view_full` asks for it (`?full=1`, audited, as the API's `?full=true`)."""
     who = caller()
     found = loans.application_view(application_no, who)
-    full = customers.reveal(who, request.args.get("full") in ("1", "true"), "application", application_no)
+    asked = (request.args.get("full") or "").lower() in _TRUTHY  # as the API's boolean reads it
+    full = customers.reveal(who, asked, "application", application_no)
     detail = loans.application_detail(found, who, full)
     loan = None
     if detail.get("loan_id") and who.scope("loan.view") is not None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -240,3 +241,18 @@ def application_body(region: str = "HK", **overrides: Any) -> dict[str, Any]:
 @pytest.fixture
 def api(client) -> Api:  # type: ignore[no-untyped-def]
     return Api(client)
+
+
+def at_once(*calls: Callable[[], Any], timeout: float = 60) -> None:
+    """Run the calls in threads released together (a barrier), and wait for them all."""
+    start = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], Any]) -> None:
+        start.wait()
+        call()
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)

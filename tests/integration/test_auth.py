@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from app.extensions import db
 from app.models import ApiToken, Team, User
 from app.models.base import utcnow
-from tests.conftest import make_app
+from tests.conftest import at_once, make_app
 
 PASSWORD = "demo1234"  # noqa: S105 -- the documented demo password
 
@@ -328,11 +328,7 @@ def test_of_two_password_changes_sent_at_once_one_is_made_and_the_other_refused(
         body = {"current_password": PASSWORD, "new_password": new}
         statuses[new] = fresh.test_client().post("/api/v1/auth/password", json=body, headers=bearer(token)).status_code
 
-    threads = [threading.Thread(target=change, args=(new,)) for new in ("first-secret-1", "second-secret-2")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    at_once(lambda: change("first-secret-1"), lambda: change("second-secret-2"))
     monkeypatch.undo()
     assert sorted(statuses.values()) == [200, 422], statuses
     made = next(new for new, status in statuses.items() if status == 200)

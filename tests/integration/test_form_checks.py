@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from io import BytesIO
 
 import pytest
-from conftest import VISITED_AT, application_body, resident_id
+from conftest import VISITED_AT, application_body, at_once, resident_id
 from test_lifecycle import centralized, supervisor_decides, supervisor_task
 from test_loans import png
 
@@ -175,25 +175,19 @@ def test_a_rejection_decides_no_amount_and_no_term(api):
 
 
 def test_one_person_claiming_a_task_twice_at_once_gets_it_both_times(fresh, api):
-    import threading
-
     no = api.submit()
     task = api.task("lead_hka", no, "assign_officer", "candidate")
     headers = api.headers("lead_hka")
-    start, statuses, lock = threading.Barrier(4), [], threading.Lock()
-
-    def claim() -> None:
-        client = fresh.test_client()
-        start.wait()
-        status = client.post(f"/api/v1/tasks/{task['id']}/claim", headers=headers).status_code
-        with lock:
-            statuses.append(status)
-
-    threads = [threading.Thread(target=claim) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    statuses: list[int] = []
+    clients = [fresh.test_client() for _ in range(4)]
+    at_once(
+        *(
+            lambda client=client: statuses.append(
+                client.post(f"/api/v1/tasks/{task['id']}/claim", headers=headers).status_code
+            )
+            for client in clients
+        )
+    )
     assert statuses == [200] * 4
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 import pytest
-from conftest import VISITED_AT, database_url
+from conftest import VISITED_AT, at_once, database_url
 
 VISIT = {"visited_at": VISITED_AT, "notes": "到访"}
 FIELDS = (
@@ -433,31 +434,22 @@ def test_assigning_and_completing_one_task_at_once_never_deadlocks(fresh, api):
     orders, and PostgreSQL aborted one as a deadlock: a 503)."""
     officer2 = api.user_id("officer_hka2")
 
-    def run(
-        start: threading.Barrier, statuses: dict[str, int], name: str, username: str, path: str, body: dict
-    ) -> None:  # type: ignore[type-arg]
-        client = fresh.test_client()
-        start.wait()
-        response = client.post(path, json=body, headers=api.headers(username))
+    def run(statuses: dict[str, int], name: str, username: str, path: str, body: dict) -> None:  # type: ignore[type-arg]
+        response = clients[name].post(path, json=body, headers=api.headers(username))
         statuses[name] = response.status_code
         if response.status_code == 409:
             refusals.append(response.get_json()["error"]["message"])
 
     refusals: list[str] = []
-
+    clients = {"complete": fresh.test_client(), "assign": fresh.test_client()}
     for _ in range(8):
         no = api.submit(region="HK")
         visit = assigned(api, no)
-        start, statuses = threading.Barrier(2), {}
-        calls = (
-            ("complete", "officer_hka1", f"/api/v1/tasks/{visit['id']}/complete", VISIT),
-            ("assign", "lead_hka", f"/api/v1/tasks/{visit['id']}/assign", {"user_id": officer2}),
+        statuses: dict[str, int] = {}
+        at_once(
+            partial(run, statuses, "complete", "officer_hka1", f"/api/v1/tasks/{visit['id']}/complete", VISIT),
+            partial(run, statuses, "assign", "lead_hka", f"/api/v1/tasks/{visit['id']}/assign", {"user_id": officer2}),
         )
-        threads = [threading.Thread(target=run, args=(start, statuses, *call)) for call in calls]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
         # the completion first: the hand-over finds the task ended (409); the hand-over
         # first: the old officer's task is no longer theirs (403, or 409 when it changed
         # between the check and the close)

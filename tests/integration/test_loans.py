@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
-import threading
 import zlib
 from datetime import date
 from decimal import Decimal
 from io import BytesIO
 
 import pytest
-from conftest import VISITED_AT, make_app
+from conftest import VISITED_AT, at_once, make_app
 from sqlalchemy import select
 
 MONEY = re.compile(r"^-?\d+\.\d{2}$")
@@ -239,18 +238,16 @@ def test_the_same_photo_uploaded_from_many_phones_at_once_is_stored_whole_for_ea
     had the one temporary name, and the second rename found it gone (a 500)."""
     no = assigned(api)
     content = png(padding=200_000)
-    start, statuses = threading.Barrier(12), []
-
-    def send() -> None:
-        client = api.client.application.test_client()
-        start.wait()
-        statuses.append(upload(api, "officer_hka1", no, content, "同一张.png", client=client).status_code)
-
-    threads = [threading.Thread(target=send) for _ in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    statuses: list[int] = []
+    clients = [api.client.application.test_client() for _ in range(12)]
+    at_once(
+        *(
+            lambda client=client: statuses.append(
+                upload(api, "officer_hka1", no, content, "同一张.png", client=client).status_code
+            )
+            for client in clients
+        )
+    )
     assert statuses == [201] * 12
     attachments = api.application("lead_hka", no)["attachments"]
     assert len(attachments) == 12
@@ -263,20 +260,15 @@ def test_bytes_written_by_many_writers_at_once_are_whole_and_leave_no_temporary_
 
     content = b"%PDF-1.4\n" + bytes(range(256)) * 4096
     path = tmp_path / "ab" / "abcdef"
-    start, failures = threading.Barrier(16), []
+    failures: list[OSError] = []
 
     def write() -> None:
-        start.wait()
         try:
             _store_bytes(path, content)
         except OSError as exc:  # pragma: no cover - the failure this guards against
             failures.append(exc)
 
-    threads = [threading.Thread(target=write) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    at_once(*[write] * 16)
     assert failures == []
     assert path.read_bytes() == content
     assert [p.name for p in path.parent.iterdir()] == ["abcdef"]

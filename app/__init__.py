@@ -86,10 +86,11 @@ def register_proxy_fix(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Database, migrations, login, i18n, OpenAPI, rate-limit backend, Celery."""
-    from app import hardening, ratelimit, sqlstats
+    from app import hardening, headers, ratelimit, sqlstats
     from workers.celery_app import celery_init_app
 
     hardening.init_app(app)
+    headers.init_app(app)
     db.init_app(app)
     with app.app_context():
         configure_sqlite(db.engine)

@@ -215,7 +215,10 @@ def inbox():  # type: ignore[no-untyped-def]
         pages = max(1, -(-total // INBOX_PAGE))
         sections.append({"scope": scope, "title": title, "items": items, "total": total, "page": page, "pages": pages})
     assignees = {t.assignee_id for section in sections for t in section["items"] if t.assignee_id}
-    return render_template("inbox.html", sections=sections, user=who.user, people=_display_names(assignees))
+    paging = {section["scope"]: section["page"] for section in sections}  # the links carry these alone
+    return render_template(
+        "inbox.html", sections=sections, paging=paging, user=who.user, people=_display_names(assignees)
+    )
 
 
 @bp.route("/applications")

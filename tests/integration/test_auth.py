@@ -330,6 +330,8 @@ def test_of_two_password_changes_sent_at_once_one_is_made_and_the_other_refused(
 
     at_once(lambda: change("first-secret-1"), lambda: change("second-secret-2"))
     monkeypatch.undo()
-    assert sorted(statuses.values()) == [200, 422], statuses
+    # the other is refused: its current password is no longer the password (422), or its
+    # token was revoked by the change before it was checked (401)
+    assert sorted(statuses.values()) in ([200, 401], [200, 422]), statuses
     made = next(new for new, status in statuses.items() if status == 200)
     assert login(fresh.test_client(), "officer_hka1", made).status_code == 200

@@ -214,6 +214,42 @@ def test_the_team_pool_pages_through_every_task_and_shows_beijing_time(fresh, ap
     assert created.astimezone(routes.BEIJING).hour == int(routes.beijing(created)[11:13])
 
 
+def test_the_inbox_page_links_carry_only_its_paging_whatever_the_query_holds(fresh, api):
+    """The page links were built from the whole query: `?endpoint=x` was a 500 (url_for's
+    own argument twice) and `?_external=1` made them absolute from the Host header."""
+    from app.web import routes
+
+    for _ in range(3):
+        api.submit(region="HK")
+    client = fresh.test_client()
+    console_login(client)
+    page_size = routes.INBOX_PAGE
+    routes.INBOX_PAGE = 2
+    try:
+        pages = [client.get(f"/inbox?{query}") for query in ("endpoint=x", "_method=POST", "_external=1&_anchor=x")]
+    finally:
+        routes.INBOX_PAGE = page_size
+    assert [page.status_code for page in pages] == [200, 200, 200]
+    for page in pages:
+        links = re.findall(r'href="(/inbox\?mine=[^"]*)"', page.get_data(as_text=True))  # the page links
+        assert links and all(re.fullmatch(r"/inbox\?mine=\d+&amp;candidate=\d+&amp;team=\d+", link) for link in links)
+
+
+def test_every_page_tells_the_browser_not_to_frame_sniff_or_cache_it(fresh, client, api):
+    console_login(client)
+    page = client.get("/inbox")
+    policy = page.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in policy and "script-src" not in policy and "default-src 'none'" in policy
+    assert (page.headers["X-Frame-Options"], page.headers["X-Content-Type-Options"]) == ("DENY", "nosniff")
+    answer = api.get("lead_hka", "/api/v1/tasks?scope=team")
+    assert answer.headers["Cache-Control"] == "no-store" and "sandbox" in answer.headers["Content-Security-Policy"]
+    assert "Strict-Transport-Security" not in answer.headers  # only in production (HTTPS there)
+    from tests.conftest import make_app
+
+    production = make_app(YDX_PRODUCTION=True).test_client()
+    assert production.get("/api/v1/health").headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
 def test_the_console_offers_the_teams_officers_by_name(client, api):
     no = api.submit(region="HK")
     task = api.task("lead_hka", no, "assign_officer", "candidate")

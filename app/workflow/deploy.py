@@ -49,13 +49,16 @@ _BPMN_EXPRESSIONS = (
     ("timeDate", BPMN_NS, "eval"),
     ("timeCycle", BPMN_NS, "eval"),
     ("condition", BPMN_NS, "eval"),  # conditional events
+    ("loopCondition", BPMN_NS, "eval"),  # standard loops
     ("formalExpression", BPMN_NS, "eval"),  # correlation properties
+    ("messagePath", BPMN_NS, "eval"),  # correlation property retrieval
     ("messagePayload", SPIFF_NS, "eval"),
     ("script", BPMN_NS, "exec"),
     ("preScript", SPIFF_NS, "exec"),
     ("postScript", SPIFF_NS, "exec"),
 )
 _EXPRESSION_PROPERTIES = ("assignee", "due_from")
+_XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 
 
 @dataclass
@@ -127,10 +130,19 @@ def _offending_text(source: str, mode: str, lineno: int | None) -> str:
 
 
 def _check_bpmn_expressions(errors: DeploymentErrors, upload: Upload, roles: set[str]) -> None:
+    checked = set()
     for tag, namespace, mode in _BPMN_EXPRESSIONS:
         for node in upload.root.iter(f"{{{namespace}}}{tag}"):
+            checked.add(node)
             if node.text and node.text.strip():
                 _check_expression(errors, upload, node, node.text, mode)
+    # Whatever its tag, an element the file types as an expression is checked as one: a
+    # place the list above misses must not become a place nobody checks.
+    for node in upload.root.iter():
+        if node in checked or not isinstance(node.tag, str) or not (node.text and node.text.strip()):
+            continue
+        if node.get(_XSI_TYPE, "").rpartition(":")[2] in ("tFormalExpression", "tExpression"):
+            _check_expression(errors, upload, node, node.text, "eval")
     for node in upload.root.iter(f"{{{SPIFF_NS}}}parameter"):
         if node.get("value"):
             _check_expression(errors, upload, node, node.get("value"), "eval")

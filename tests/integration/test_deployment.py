@@ -189,6 +189,40 @@ REFUSALS = {
         edited(LIFECYCLE, '<bpmn:userTask id="collect_materials"', '<bpmn:userTask id="onsite_visit"'),
         "the id 'onsite_visit' is used by more than one element",
     ),
+    "os.system in a standard loop's condition": (
+        "loan_lifecycle.bpmn",
+        edited(
+            LIFECYCLE,
+            "<bpmn:outgoing>flow_rejected_decision_made</bpmn:outgoing>",
+            "<bpmn:outgoing>flow_rejected_decision_made</bpmn:outgoing><bpmn:standardLoopCharacteristics>"
+            "<bpmn:loopCondition>__import__('os').system('id') != 0</bpmn:loopCondition>"
+            "</bpmn:standardLoopCharacteristics>",
+        ),
+        "rejected_decision",
+    ),
+    "os.system in a correlation's message path": (
+        "loan_lifecycle.bpmn",
+        edited(
+            LIFECYCLE,
+            '<bpmn:process id="loan_lifecycle"',
+            '<bpmn:correlationProperty id="probe_property"><bpmn:correlationPropertyRetrievalExpression '
+            'messageRef="probe_message"><bpmn:messagePath>__import__("os").system("id")</bpmn:messagePath>'
+            "</bpmn:correlationPropertyRetrievalExpression></bpmn:correlationProperty>"
+            '<bpmn:message id="probe_message" name="probe" /><bpmn:process id="loan_lifecycle"',
+        ),
+        "probe_property",
+    ),
+    "os.system in any element typed as an expression": (
+        "loan_lifecycle.bpmn",
+        edited(
+            LIFECYCLE,
+            "<bpmn:documentation>All approvers rejected</bpmn:documentation>",
+            "<bpmn:documentation>All approvers rejected</bpmn:documentation>"
+            '<bpmn:extensionElements><bpmn:probe id="probe_expression" xsi:type="bpmn:tFormalExpression">'
+            "__import__('os').system('id')</bpmn:probe></bpmn:extensionElements>",
+        ),
+        "probe_expression",
+    ),
     "dunder walk in a DMN input entry": (
         "loan_amount.dmn",
         edited(LOAN_AMOUNT, "&lt;= 0.10</text>", "().__class__.__bases__</text>"),

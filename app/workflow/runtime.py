@@ -377,20 +377,21 @@ def start(
         workflow.data[STAGE_KEY] = stage
     for task in workflow.get_tasks(state=TaskState.READY):
         task.data.update(data)
+    now = utcnow()
     try:
         _run(workflow.do_engine_steps)
+        projection = _project(workflow, definition, now)  # (it records the open tasks in the state)
+        state = _dumped(workflow)
     except WorkflowFailure as exc:  # nothing was stored; the administrators learn it from the log
         log.error("%s v%s failed at start (%s): %s", process_key, definition.version, exc.element, exc.reason)
         raise
-    now = utcnow()
-    projection = _project(workflow, definition, now)
     instance_id = _INSERT_INSTANCE.execute(
         {
             "definition_id": definition.id,
             "business_key": business_key,
             "application_id": context.get("application_id"),
             "status": "completed" if workflow.completed else "running",
-            "state": dump_state(workflow),
+            "state": state,
             "serializer_version": SERIALIZER_VERSION,
             "version": 1,
             "created_at": now,
@@ -509,6 +510,17 @@ def lock(instance_id: int, closing: Closing | None = None) -> Loaded:
     return Loaded(instance_id, header.version, _definition(header.definition_id), workflow, closed)
 
 
+def _dumped(workflow: Any) -> str:
+    """The state to store; data a script left that cannot be stored (a structure that holds
+    itself, one too large to write out) is this instance's incident, not a 500."""
+    try:
+        return dump_state(workflow)
+    except (ValueError, TypeError, RecursionError, OverflowError, MemoryError) as exc:
+        last = getattr(workflow, "last_task", None)
+        element = getattr(getattr(last, "task_spec", None), "bpmn_id", None) or "workflow"
+        raise WorkflowFailure(element, f"the instance's data cannot be stored: {sandbox.error_text(exc)}") from exc
+
+
 def _persist(loaded: Loaded, actor_id: int | None, completed: str | None = None) -> None:
     """Write state with an optimistic version check, then the projections."""
     now = utcnow()
@@ -518,7 +530,7 @@ def _persist(loaded: Loaded, actor_id: int | None, completed: str | None = None)
         {
             "instance_id_": loaded.instance_id,
             "expected_": loaded.version,
-            "state_": dump_state(loaded.workflow),
+            "state_": _dumped(loaded.workflow),
             "status_": "completed" if done else "running",
             "now_": now,
             "completed_": now if done else None,

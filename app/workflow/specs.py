@@ -33,7 +33,7 @@ from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
 from app import jsontext
-from app.workflow.sandbox import SandboxEnvironment
+from app.workflow.sandbox import SandboxEnvironment, UnsafeExpression
 from app.workflow.walk import YdxWorkflow
 
 SERIALIZER_VERSION = f"ydx1/{SPIFF_STATE_VERSION}"
@@ -296,7 +296,25 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-SCRIPT_ENGINE = PythonScriptEngine(environment=SandboxEnvironment())
+MAX_INSTANCES = 200
+"""Most parallel or sequential instances one multi-instance activity may have (a loan has a
+handful of approvers): a cardinality of 10**6 would build a million tasks in one request.
+Below the engine's step limit (`walk.MAX_ENGINE_STEPS`), so script instances all run."""
+
+
+class SandboxScriptEngine(PythonScriptEngine):
+    """The library's engine on our sandbox, with a bound on multi-instance cardinality."""
+
+    def evaluate(self, task: Any, expression: Any, external_context: Any = None) -> Any:
+        value = super().evaluate(task, expression, external_context)
+        if expression is not None and expression == getattr(task.task_spec, "cardinality", None):
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_INSTANCES:
+                refused = UnsafeExpression(f"loop cardinality must be a whole number from 0 to {MAX_INSTANCES}")
+                raise self.create_task_exec_exception(task, expression, refused)  # names the element
+        return value
+
+
+SCRIPT_ENGINE = SandboxScriptEngine(environment=SandboxEnvironment())
 
 
 def new_workflow(process: ProcessSpec) -> BpmnWorkflow:

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.util.task import BpmnTaskFilter
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskFilter, TaskState
@@ -106,8 +107,31 @@ def walk(
             yield task
 
 
+MAX_ENGINE_STEPS = 900
+"""Most engine tasks (scripts, gateways, rules, events) one advance may run: a loan's
+advance runs a few dozen. A loop whose condition never turns must fail loudly, naming an
+element of it: the library's walks stop at depth 1000, so without this the loop would
+stall there silently, the instance neither advancing nor failing."""
+
+
 class YdxWorkflow(BpmnWorkflow):
-    """BpmnWorkflow whose task-tree walks go through `walk`."""
+    """BpmnWorkflow whose task-tree walks go through `walk`, and whose engine steps stop
+    after `MAX_ENGINE_STEPS` in one advance."""
+
+    def do_engine_steps(self, will_complete_task: Any = None, did_complete_task: Any = None) -> None:
+        taken = 0
+
+        def counted(task: Any) -> None:
+            nonlocal taken
+            taken += 1
+            if taken > MAX_ENGINE_STEPS:
+                raise WorkflowTaskException(
+                    f"more than {MAX_ENGINE_STEPS} engine steps in one advance (a loop that never ends?)", task=task
+                )
+            if did_complete_task is not None:
+                did_complete_task(task)
+
+        super().do_engine_steps(will_complete_task, counted)
 
     def get_tasks_iterator(  # type: ignore[override]
         self,

@@ -90,3 +90,16 @@ def test_reading_data_from_the_stored_state_matches_the_rebuilt_workflow_at_ever
     final = {no: from_json for no, from_json, _ in readings}
     assert isinstance(final[agreed]["decision"]["final_amount"], Decimal)  # typed values come back typed
     assert final[committee]["decision"]["outcome"] == "approved"
+
+
+def test_the_state_stored_at_start_knows_the_inbox_task_it_opened(api, fresh):
+    """Another process (a worker, a second web node) rebuilds the instance from the row: if
+    the stored state did not list the tasks already in the inbox, it would open them again."""
+    from app.models import HumanTask
+    from app.workflow.runtime import OPEN_KEY
+
+    no = api.submit()
+    with fresh.app_context():
+        task = db.session.scalars(select(HumanTask).where(HumanTask.application_no == no)).one()
+        state = db.session.scalar(select(ProcessInstance.state).where(ProcessInstance.id == task.instance_id))
+    assert json.loads(state)["data"][OPEN_KEY] == [task.spiff_task_id]

@@ -93,7 +93,9 @@ def typed_value(decision_id: str, name: str, type_ref: str | None, value: Any) -
             return Decimal(str(value)) if isinstance(value, (int, float)) else Decimal(value)
         if kind == "integer":
             number = Decimal(str(value))
-            if number != number.to_integral_value() or isinstance(value, bool):
+            if isinstance(value, bool) or (number.is_finite() and number.adjusted() >= sandbox.MAX_INT_DIGITS):
+                raise TypeError  # (int() of 1e100000000 would write out a hundred million digits)
+            if number != number.to_integral_value():
                 raise TypeError
             return int(number)
         if kind == "string" and not isinstance(value, str):

@@ -48,6 +48,7 @@ from __future__ import annotations
 import ast
 import copy
 import functools
+import itertools
 import math
 import operator
 import textwrap
@@ -179,6 +180,8 @@ def _guard_integral(value: Any, function: str) -> None:
 
 def _int(value: Any = 0, *base: Any) -> int:
     _guard_integral(value, "int")
+    if isinstance(value, str) and len(value) > MAX_INT_DIGITS:  # Python limits base 10 only
+        raise UnsafeExpression(f"int() of a text longer than {MAX_INT_DIGITS} characters is not allowed")
     return int(value, *base)
 
 
@@ -234,8 +237,15 @@ def _str(value: Any = "") -> str:
 
 
 def _sum(values: Any, start: Any = 0) -> Any:
-    if isinstance(start, _SEQUENCES) and _estimated_size([start, *values]) > MAX_SEQUENCE_LENGTH:
+    if not isinstance(start, _SEQUENCES):
+        return sum(values, start)
+    values = list(values)
+    if _estimated_size([start, *values]) > MAX_SEQUENCE_LENGTH:
         raise _too_large("sum")
+    if all(type(value) is type(start) for value in values) and not isinstance(start, str):
+        # joined once: `sum` adds one list at a time, copying the growing result each time
+        # (300,000 one-item lists: 4.5e10 copies)
+        return type(start)(itertools.chain(start, *values))
     return sum(values, start)
 
 
@@ -285,11 +295,22 @@ def _guard_mul(left: Any, right: Any) -> None:
         if left.bit_length() + right.bit_length() > _MAX_INT_BITS:
             raise _too_large("*")
     elif isinstance(left, _SEQUENCES) and isinstance(right, int):
-        if len(left) * right > MAX_SEQUENCE_LENGTH:
-            raise _too_large("*")
+        _guard_repeat(left, right)
     elif isinstance(right, _SEQUENCES) and isinstance(left, int):
-        if len(right) * left > MAX_SEQUENCE_LENGTH:
-            raise _too_large("*")
+        _guard_repeat(right, left)
+
+
+def _guard_repeat(sequence: Any, times: int) -> None:
+    """The repeated sequence as it expands, not as it is stored: `[[0] * 10**6] * 10**6`
+    holds a million references to one list, yet comparing, printing or storing it walks
+    10**12 items."""
+    if times <= 0:
+        return
+    size = len(sequence)
+    if not isinstance(sequence, str) and any(isinstance(item, (list, tuple, dict, set)) for item in sequence):
+        size = _estimated_size(sequence)
+    if size * times > MAX_SEQUENCE_LENGTH:
+        raise _too_large("*")
 
 
 def _guard_pow(base: Any, exponent: Any) -> None:

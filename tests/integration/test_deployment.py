@@ -242,6 +242,19 @@ def test_unsound_upload_is_refused_naming_file_and_element(api, file_name, conte
     assert versions(api) == before
 
 
+def test_a_hundred_million_digit_integer_output_is_refused_at_once(api):
+    """`1e100000000` in an integer column: checking it against the column's type wrote the
+    number out (a hundred million digits) and the deployment hung, and the server with it."""
+    before = versions(api)
+    content = (
+        (ROOT / "rules" / "loan_term.dmn").read_text(encoding="utf-8").replace("floor(median(terms))", "1e100000000")
+    )
+    response = deploy(api, [("loan_term.dmn", content)])
+    assert response.status_code == 422, response.get_json()
+    assert "final_term" in json.dumps(response.get_json()["error"], ensure_ascii=False)
+    assert versions(api) == before
+
+
 def test_refused_upload_stores_none_of_its_sound_files(api):
     before = versions(api)
     response = deploy(api, [("loan_amount.dmn", STRICTER_AMOUNT), ("broken.bpmn", "<bpmn:definitions")])

@@ -525,3 +525,39 @@ def test_summing_lists_into_a_huge_list_is_refused() -> None:
 def test_ordinary_str_and_sum_still_work() -> None:
     assert evaluate("str(12) + '期'", {}) == "12期"
     assert evaluate("sum([1, 2, 3])", {}) == 6
+
+
+@pytest.mark.parametrize(
+    ("source", "mode"),
+    [
+        ("[[0] * 1000000] * 1000000 == [[0] * 1000000] * 1000000", "eval"),  # 10**12 items compared
+        ("x = [0] * 1000\nx = [x] * 1000\nx = [x] * 1000", "exec"),  # 10**9 items once written out
+        ("int('f' * 1000000, 16) // 3", "eval"),  # Python limits base 10 only
+    ],
+)
+def test_values_that_expand_beyond_the_limit_are_refused_before_they_are_built(source, mode):
+    """A repeated sequence of references counts as it expands (comparing, printing or
+    storing it walks every item), not as it is stored; these froze the whole server."""
+    with pytest.raises(UnsafeExpression):
+        if mode == "eval":
+            sandbox.evaluate(source, {})
+        else:
+            sandbox.execute(source, {})
+
+
+def test_summing_many_lists_joins_them_once_with_the_same_result():
+    """`sum` adds one list at a time, copying the growing result: 300,000 one-item lists
+    were 4.5e10 copies. Joined once, the answer is the same."""
+    assert sandbox.evaluate("sum([[0]] * 300000, [])", {}) == [0] * 300000
+    assert sandbox.evaluate("sum([(1, 2), (3,)], ())", {}) == (1, 2, 3)
+    assert sandbox.evaluate("sum([[1], [2]], [0])", {}) == [0, 1, 2]
+    with pytest.raises(TypeError):
+        sandbox.evaluate("sum([[1], (2,)], [])", {})  # as Python says it
+
+
+def test_an_integer_output_of_a_hundred_million_digits_is_refused_not_written_out():
+    from app.workflow.decisions import DecisionError, typed_value
+
+    with pytest.raises(DecisionError):
+        typed_value("loan_term", "final_term", "integer", Decimal("1E+100000000"))
+    assert typed_value("loan_term", "final_term", "integer", Decimal("12")) == 12

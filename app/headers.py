@@ -24,22 +24,26 @@ HSTS = "max-age=31536000"
 def init_app(app: Flask) -> None:
     """Install the headers; a response that set its own keeps it (attachment downloads,
     the diagram XML)."""
+    common = [("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"), ("Referrer-Policy", "same-origin")]
+    if app.config.get("YDX_PRODUCTION"):
+        common.append(("Strict-Transport-Security", HSTS))
+    no_store = ("Cache-Control", "no-store")
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "same-origin")
+        present = {name.lower() for name in headers.keys()}  # (each `in` would lower every name)
         path = request.path
         if response.mimetype == "text/html" and not path.startswith("/api/docs"):
-            headers.setdefault("Content-Security-Policy", CONSOLE_POLICY)
+            policy = CONSOLE_POLICY
         elif response.mimetype == "application/json":
-            headers.setdefault("Content-Security-Policy", DATA_POLICY)
+            policy = DATA_POLICY
         else:
-            headers.setdefault("Content-Security-Policy", FRAMING_POLICY)
+            policy = FRAMING_POLICY
+        wanted = [*common, ("Content-Security-Policy", policy)]
         if path.startswith("/api/") and not path.startswith("/api/docs"):
-            headers.setdefault("Cache-Control", "no-store")
-        if app.config.get("YDX_PRODUCTION"):
-            headers.setdefault("Strict-Transport-Security", HSTS)
+            wanted.append(no_store)
+        for name, value in wanted:
+            if name.lower() not in present:
+                headers.add(name, value)
         return response

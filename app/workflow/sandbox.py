@@ -53,6 +53,7 @@ import math
 import operator
 import textwrap
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from types import CodeType, MappingProxyType
@@ -95,6 +96,9 @@ MAX_SEQUENCE_LENGTH: Final = 1_000_000
 """Longest string/list/tuple that ``+`` or ``*`` may produce."""
 MAX_ITERATIONS: Final = 1_000_000
 """Comprehension iterations allowed in one :func:`evaluate`/:func:`execute` call."""
+MAX_BUILT_ITEMS: Final = 10_000_000
+"""Items that ``*`` and ``+`` on sequences may build, together, in one call."""
+_BUILT: ContextVar[list[int] | None] = ContextVar("ydx_sandbox_built", default=None)
 
 ALLOWED_METHODS: Final = frozenset(
     {
@@ -284,10 +288,21 @@ def _too_large(symbol: str) -> UnsafeExpression:
     return UnsafeExpression(f"result of '{symbol}' is too large")
 
 
+def _charge(items: int) -> None:
+    """Count what one run builds with `*` and `+` on sequences: each result is bounded, and
+    so is their sum (`[[0] * 10**6 for c in "a" * 1000]` is a thousand bounded lists)."""
+    built = _BUILT.get()
+    if built is not None:
+        built[0] += items
+        if built[0] > MAX_BUILT_ITEMS:
+            raise UnsafeExpression(f"more than {MAX_BUILT_ITEMS} items built in one run")
+
+
 def _guard_add(left: Any, right: Any) -> None:
     if isinstance(left, _SEQUENCES) and hasattr(right, "__len__"):
         if len(left) + len(right) > MAX_SEQUENCE_LENGTH:
             raise _too_large("+")
+        _charge(len(left) + len(right))
 
 
 def _guard_mul(left: Any, right: Any) -> None:
@@ -311,6 +326,7 @@ def _guard_repeat(sequence: Any, times: int) -> None:
         size = _estimated_size(sequence)
     if size * times > MAX_SEQUENCE_LENGTH:
         raise _too_large("*")
+    _charge(size * times)
 
 
 def _guard_pow(base: Any, exponent: Any) -> None:
@@ -1017,11 +1033,14 @@ def evaluate(source: str, names: Mapping[str, Any]) -> Any:
     :class:`UnsafeExpression`.
     """
     program = _compile(source, "eval")
+    counting = _BUILT.set([0])
     try:
         return eval(program.code, _globals(names))  # noqa: S307 - checked and rewritten
     except UnsafeExpression as exc:
         _with_source(exc, source)
         raise
+    finally:
+        _BUILT.reset(counting)
 
 
 def execute(source: str, names: dict[str, Any]) -> None:
@@ -1033,11 +1052,14 @@ def execute(source: str, names: dict[str, Any]) -> None:
     """
     program = _compile(source, "exec")
     scope = _globals(names)
+    counting = _BUILT.set([0])
     try:
         exec(program.code, scope)  # noqa: S102 - checked and rewritten
     except UnsafeExpression as exc:
         _with_source(exc, source)
         raise
+    finally:
+        _BUILT.reset(counting)
     for name in program.assigned:
         if name in scope:
             names[name] = scope[name]

@@ -561,3 +561,13 @@ def test_an_integer_output_of_a_hundred_million_digits_is_refused_not_written_ou
     with pytest.raises(DecisionError):
         typed_value("loan_term", "final_term", "integer", Decimal("1E+100000000"))
     assert typed_value("loan_term", "final_term", "integer", Decimal("12")) == 12
+
+
+def test_what_one_run_builds_is_bounded_in_total_not_only_per_value():
+    """A thousand lists of a million items each passed every per-value bound (8 GB)."""
+    with pytest.raises(UnsafeExpression, match="items built in one run"):
+        sandbox.evaluate("[[0] * 1000000 for c in 'a' * 1000]", {})
+    assert len(sandbox.evaluate("[[0] * 1000 for c in 'a' * 1000]", {})) == 1000  # a million in all
+    names: dict[str, Any] = {}
+    sandbox.execute("x = [0] * 1000000\ny = [0] * 1000000", names)  # each run counts afresh
+    sandbox.execute("x = [0] * 1000000\ny = [0] * 1000000", names)

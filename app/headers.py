@@ -28,20 +28,21 @@ def init_app(app: Flask) -> None:
     if app.config.get("YDX_PRODUCTION"):
         common.append(("Strict-Transport-Security", HSTS))
     no_store = ("Cache-Control", "no-store")
+    docs = f"/{app.config['OPENAPI_URL_PREFIX'].strip('/')}/{app.config['OPENAPI_SWAGGER_UI_PATH'].strip('/')}"
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
         headers = response.headers
         present = {name.lower() for name in headers.keys()}  # (each `in` would lower every name)
         path = request.path
-        if response.mimetype == "text/html" and not path.startswith("/api/docs"):
+        if response.mimetype == "text/html" and path != docs:
             policy = CONSOLE_POLICY
         elif response.mimetype == "application/json":
             policy = DATA_POLICY
         else:
             policy = FRAMING_POLICY
         wanted = [*common, ("Content-Security-Policy", policy)]
-        if path.startswith("/api/") and not path.startswith("/api/docs"):
+        if path.startswith("/api/") and path != docs:
             wanted.append(no_store)
         for name, value in wanted:
             if name.lower() not in present:

@@ -244,15 +244,23 @@ def api(client) -> Api:  # type: ignore[no-untyped-def]
 
 
 def at_once(*calls: Callable[[], Any], timeout: float = 60) -> None:
-    """Run the calls in threads released together (a barrier), and wait for them all."""
+    """Run the calls in threads released together (a barrier), wait for them all, and fail
+    as the first failing call did (a thread's exception would otherwise only be printed)."""
     start = threading.Barrier(len(calls))
+    failures: list[BaseException] = []
 
     def run(call: Callable[[], Any]) -> None:
         start.wait()
-        call()
+        try:
+            call()
+        except BaseException as exc:  # re-raised in the test's own thread below
+            failures.append(exc)
 
     threads = [threading.Thread(target=run, args=(call,)) for call in calls]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout)
+    assert not any(thread.is_alive() for thread in threads), f"a call still ran after {timeout} s"
+    if failures:
+        raise failures[0]

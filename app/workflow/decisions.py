@@ -93,8 +93,8 @@ def typed_value(decision_id: str, name: str, type_ref: str | None, value: Any) -
             return Decimal(str(value)) if isinstance(value, (int, float)) else Decimal(value)
         if kind == "integer":
             number = Decimal(str(value))
-            if isinstance(value, bool) or (number.is_finite() and number.adjusted() >= sandbox.MAX_INT_DIGITS):
-                raise TypeError  # (int() of 1e100000000 would write out a hundred million digits)
+            if isinstance(value, bool) or not number.is_finite() or number.adjusted() >= sandbox.MAX_INT_DIGITS:
+                raise TypeError  # (no int is infinite; int() of 1e100000000 writes out 10**8 digits)
             if number != number.to_integral_value():
                 raise TypeError
             return int(number)

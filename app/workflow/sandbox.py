@@ -184,9 +184,26 @@ def _guard_integral(value: Any, function: str) -> None:
 
 def _int(value: Any = 0, *base: Any) -> int:
     _guard_integral(value, "int")
-    if isinstance(value, str) and len(value) > MAX_INT_DIGITS:  # Python limits base 10 only
+    if isinstance(value, str) and len(value) > MAX_INT_DIGITS:
+        # (CPython limits the digits of bases that are not powers of two; 'f' * 10**6 in
+        # base 16 converts, and what follows — `//`, `%` — is quadratic in its size)
         raise UnsafeExpression(f"int() of a text longer than {MAX_INT_DIGITS} characters is not allowed")
-    return int(value, *base)
+    result = int(value, *base)
+    if isinstance(result, int) and result.bit_length() > _MAX_INT_BITS:
+        raise _too_large("int")
+    return result
+
+
+def _list(value: Any = ()) -> list[Any]:
+    result = list(value)
+    _charge(len(result))
+    return result
+
+
+def _sorted(value: Any, *, reverse: bool = False) -> list[Any]:
+    result = sorted(value, reverse=reverse)
+    _charge(len(result))
+    return result
 
 
 def _floor(value: Any) -> int:
@@ -249,7 +266,9 @@ def _sum(values: Any, start: Any = 0) -> Any:
     if all(type(value) is type(start) for value in values) and not isinstance(start, str):
         # joined once: `sum` adds one list at a time, copying the growing result each time
         # (300,000 one-item lists: 4.5e10 copies)
-        return type(start)(itertools.chain(start, *values))
+        result = type(start)(itertools.chain(start, *values))
+        _charge(len(result))
+        return result
     return sum(values, start)
 
 
@@ -259,13 +278,13 @@ SAFE_FUNCTIONS: Final[Mapping[str, Callable[..., Any]]] = MappingProxyType(
         "max": max,
         "len": len,
         "sum": _sum,
-        "sorted": sorted,
+        "sorted": _sorted,
         "abs": abs,
         "round": _round,
         "int": _int,
         "str": _str,
         "bool": bool,
-        "list": list,
+        "list": _list,
         "any": any,
         "all": all,
         "Decimal": Decimal,
@@ -315,6 +334,9 @@ def _guard_mul(left: Any, right: Any) -> None:
         _guard_repeat(right, left)
 
 
+_FLAT_ITEMS: Final = frozenset({int, bool, float, Decimal, type(None)})
+
+
 def _guard_repeat(sequence: Any, times: int) -> None:
     """The repeated sequence as it expands, not as it is stored: `[[0] * 10**6] * 10**6`
     holds a million references to one list, yet comparing, printing or storing it walks
@@ -322,8 +344,8 @@ def _guard_repeat(sequence: Any, times: int) -> None:
     if times <= 0:
         return
     size = len(sequence)
-    if not isinstance(sequence, str) and any(isinstance(item, (list, tuple, dict, set)) for item in sequence):
-        size = _estimated_size(sequence)
+    if not isinstance(sequence, str) and not _FLAT_ITEMS.issuperset(map(type, sequence)):
+        size = _estimated_size(sequence)  # items that are texts or containers expand too
     if size * times > MAX_SEQUENCE_LENGTH:
         raise _too_large("*")
     _charge(size * times)

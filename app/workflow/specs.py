@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from uuid import UUID
 
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
@@ -284,7 +285,7 @@ def cached_spec(definition_id: int, spec_json_loader) -> ProcessSpec:  # type: i
     """The runnable spec of a deployed version; `spec_json_loader()` is called on a miss."""
     found = _cache.get(definition_id)
     if found is None:
-        restored = spec_from_json(spec_json_loader())
+        restored = _bounded(spec_from_json(spec_json_loader()))
         with _cache_lock:
             found = _cache.setdefault(definition_id, restored)
     return found
@@ -300,6 +301,41 @@ MAX_INSTANCES = 200
 """Most parallel or sequential instances one multi-instance activity may have (a loan has a
 handful of approvers): a cardinality of 10**6 would build a million tasks in one request.
 Below the engine's step limit (`walk.MAX_ENGINE_STEPS`), so script instances all run."""
+
+
+class _BoundedInput:
+    """A multi-instance activity's input collection, refused when it holds more than
+    `MAX_INSTANCES` items: one child task per item is built in a single step (20,000 took
+    10 s and would have been 20,000 inbox rows)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def get(self, my_task: Any) -> Any:
+        value = self._inner.get(my_task)
+        if hasattr(value, "__len__") and len(value) > MAX_INSTANCES:
+            raise WorkflowTaskException(
+                f"the multi-instance input holds {len(value)} items, more than {MAX_INSTANCES}", task=my_task
+            )
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _bounded(process: ProcessSpec) -> ProcessSpec:
+    """The runnable spec with every multi-instance input collection bounded (in memory only:
+    the stored spec JSON is the library's own)."""
+    for spec in (process.spec, *process.subprocess_specs.values()):
+        for task_spec in spec.task_specs.values():
+            data_input = getattr(task_spec, "data_input", None)
+            if (
+                data_input is not None
+                and hasattr(task_spec, "cardinality")
+                and not isinstance(data_input, _BoundedInput)
+            ):
+                task_spec.data_input = _BoundedInput(data_input)
+    return process
 
 
 class SandboxScriptEngine(PythonScriptEngine):

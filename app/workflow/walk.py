@@ -114,6 +114,10 @@ element of it: the library's walks stop at depth 1000, so without this the loop 
 stall there silently, the instance neither advancing nor failing."""
 
 
+_WALK_DEPTH = 1000  # the library's walks see no task deeper than this (`max_depth`)
+_DEEPEST = _WALK_DEPTH - 60  # checked every 50 steps, so never reached unseen
+
+
 class YdxWorkflow(BpmnWorkflow):
     """BpmnWorkflow whose task-tree walks go through `walk`, and whose engine steps stop
     after `MAX_ENGINE_STEPS` in one advance."""
@@ -127,6 +131,12 @@ class YdxWorkflow(BpmnWorkflow):
             if taken > MAX_ENGINE_STEPS:
                 raise WorkflowTaskException(
                     f"more than {MAX_ENGINE_STEPS} engine steps in one advance (a loop that never ends?)", task=task
+                )
+            if taken % 50 == 0 and task.depth >= _DEEPEST:  # (depth walks up the tree: not every step)
+                raise WorkflowTaskException(
+                    f"the task tree is {task.depth} levels deep, near the engine's limit of {_WALK_DEPTH} "
+                    "(a loop that has run too often over the instance's life)",
+                    task=task,
                 )
             if did_complete_task is not None:
                 did_complete_task(task)

@@ -246,6 +246,8 @@ def test_every_page_tells_the_browser_not_to_frame_sniff_or_cache_it(fresh, clie
     assert "Strict-Transport-Security" not in answer.headers  # only in production (HTTPS there)
     from tests.conftest import make_app
 
+    docs = client.get("/api/docs")  # Swagger UI from its pinned CDN address: only framing refused
+    assert docs.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
     production = make_app(YDX_PRODUCTION=True).test_client()
     assert production.get("/api/v1/health").headers["Strict-Transport-Security"] == "max-age=31536000"
 

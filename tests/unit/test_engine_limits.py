@@ -85,9 +85,53 @@ def test_a_multi_instance_activity_within_the_limit_runs():
     assert workflow.completed
 
 
-def test_data_that_holds_itself_is_an_incident_of_the_element_that_made_it_not_a_500():
+def test_data_that_holds_itself_is_an_incident_not_a_500():
     workflow = _workflow(_script_then_end("d = {}\nd['k'] = d"))
     runtime._run(workflow.do_engine_steps)
     with pytest.raises(runtime.WorkflowFailure) as failure:
         runtime._dumped(workflow)
     assert "cannot be stored" in failure.value.reason
+
+
+def _collection_workflow(count: int):  # type: ignore[no-untyped-def]
+    xml = (
+        HEAD
+        + f"""    <bpmn:scriptTask id="make" scriptFormat="python"><bpmn:incoming>f1</bpmn:incoming>
+      <bpmn:outgoing>f2</bpmn:outgoing><bpmn:script>items = [0] * {count}</bpmn:script></bpmn:scriptTask>
+    <bpmn:userTask id="each"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f_end</bpmn:outgoing>
+      <bpmn:multiInstanceLoopCharacteristics><bpmn:loopDataInputRef>items</bpmn:loopDataInputRef>
+        <bpmn:inputDataItem id="item" name="item" /></bpmn:multiInstanceLoopCharacteristics></bpmn:userTask>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="make"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="make" targetRef="each"/>
+    <bpmn:sequenceFlow id="f_end" sourceRef="each" targetRef="end"/>
+"""
+        + TAIL
+    )
+    parser = specs.YdxParser()
+    parser.add_bpmn_xml(etree.ElementTree(etree.fromstring(xml.encode())), filename="probe.bpmn")
+    text = specs.spec_to_json(parser.get_spec("probe"), parser.get_subprocess_specs("probe"), {})
+    return specs.new_workflow(specs._bounded(specs.spec_from_json(text)))
+
+
+def test_a_multi_instance_activity_over_a_collection_larger_than_the_limit_is_refused():
+    """One child per item is built in a single step: 20,000 items took 10 s (and would
+    have been 20,000 inbox rows); the cardinality bound did not see a collection."""
+    workflow = _collection_workflow(specs.MAX_INSTANCES + 1)
+    with pytest.raises(runtime.WorkflowFailure) as failure:
+        runtime._run(workflow.do_engine_steps)
+    assert failure.value.element == "each" and "more than" in failure.value.reason
+    fine = _collection_workflow(3)
+    runtime._run(fine.do_engine_steps)
+    assert len([t for t in fine.get_tasks() if t.task_spec.bpmn_id == "each" and t.task_spec.manual]) == 3
+
+
+def test_a_loop_that_restarts_deep_in_an_old_instance_fails_instead_of_stalling(monkeypatch):
+    """The step bound is per advance, the library's depth limit per instance life: a loop
+    entered deep in the tree stalled silently before reaching 900 steps."""
+    from app.workflow import walk
+
+    monkeypatch.setattr(walk, "_DEEPEST", 100)  # as if the tree were already 840 levels deep
+    workflow = _workflow(LOOP.replace('n = n + 1 if "n" in locals_ else 1', "n = 1"))
+    with pytest.raises(runtime.WorkflowFailure) as failure:
+        runtime._run(workflow.do_engine_steps)
+    assert "levels deep" in failure.value.reason

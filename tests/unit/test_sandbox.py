@@ -532,7 +532,9 @@ def test_ordinary_str_and_sum_still_work() -> None:
     [
         ("[[0] * 1000000] * 1000000 == [[0] * 1000000] * 1000000", "eval"),  # 10**12 items compared
         ("x = [0] * 1000\nx = [x] * 1000\nx = [x] * 1000", "exec"),  # 10**9 items once written out
-        ("int('f' * 1000000, 16) // 3", "eval"),  # Python limits base 10 only
+        ("int('f' * 1000000, 16) // 3", "eval"),  # CPython leaves power-of-two bases unbounded
+        ("int('f' * 4000, 16)", "eval"),  # short enough a text, too large a number
+        ("len(['a' * 1000000] * 1000000)", "eval"),  # texts inside a list expand too
     ],
 )
 def test_values_that_expand_beyond_the_limit_are_refused_before_they_are_built(source, mode):
@@ -558,8 +560,9 @@ def test_summing_many_lists_joins_them_once_with_the_same_result():
 def test_an_integer_output_of_a_hundred_million_digits_is_refused_not_written_out():
     from app.workflow.decisions import DecisionError, typed_value
 
-    with pytest.raises(DecisionError):
-        typed_value("loan_term", "final_term", "integer", Decimal("1E+100000000"))
+    for huge in (Decimal("1E+100000000"), Decimal("Infinity"), "-inf"):
+        with pytest.raises(DecisionError):  # ("inf" was an OverflowError: a 500 at deployment)
+            typed_value("loan_term", "final_term", "integer", huge)
     assert typed_value("loan_term", "final_term", "integer", Decimal("12")) == 12
 
 
@@ -567,6 +570,9 @@ def test_what_one_run_builds_is_bounded_in_total_not_only_per_value():
     """A thousand lists of a million items each passed every per-value bound (8 GB)."""
     with pytest.raises(UnsafeExpression, match="items built in one run"):
         sandbox.evaluate("[[0] * 1000000 for c in 'a' * 1000]", {})
+    for copy in ("list(x)", "sorted(x)", "sum([x], [])"):  # copies count too
+        with pytest.raises(UnsafeExpression, match="items built in one run"):
+            sandbox.evaluate(f"[{copy} for c in 'a' * 30]", {"x": [0] * 400000})
     assert len(sandbox.evaluate("[[0] * 1000 for c in 'a' * 1000]", {})) == 1000  # a million in all
     names: dict[str, Any] = {}
     sandbox.execute("x = [0] * 1000000\ny = [0] * 1000000", names)  # each run counts afresh

@@ -11,6 +11,7 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
+from marshmallow import fields
 from sqlalchemy import select
 
 from app import audit
@@ -235,7 +236,7 @@ def applications():  # type: ignore[no-untyped-def]
 
 
 APPLICATIONS_PAGE = 100
-_TRUTHY = frozenset({"1", "true", "t", "yes", "y", "on"})
+_TRUTHY = frozenset(str(value).lower() for value in fields.Boolean.truthy)  # the API's own reading
 
 
 @bp.route("/applications/<application_no>")
